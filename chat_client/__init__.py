@@ -1,0 +1,1 @@
+"""wirechat's client: a Textual TUI and a plain line mode, over one connection layer."""

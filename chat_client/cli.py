@@ -1,0 +1,40 @@
+"""`chat-client`: the Textual TUI by default, or line mode with --plain."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chat-client", description="wirechat client")
+    parser.add_argument("--host", default="127.0.0.1", help="server address (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8089, help="server port (default: 8089)")
+    parser.add_argument("--nick", default=None, help="your nick")
+    parser.add_argument("--room", default=None, help="room to join on connect")
+    parser.add_argument("--password", default=None, help="server password, if it has one")
+    parser.add_argument("--plain", action="store_true", help="line mode on stdin/stdout")
+    parser.add_argument("--json", action="store_true", help="with --plain: print events as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.plain:
+        from chat_client.plain import run_plain
+
+        nick = args.nick or getpass.getuser()
+        try:
+            return asyncio.run(
+                run_plain(args.host, args.port, nick, args.room, args.password, args.json)
+            )
+        except KeyboardInterrupt:
+            return 130
+    print("chat-client: the terminal UI is not installed yet; use --plain", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

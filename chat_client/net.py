@@ -1,0 +1,131 @@
+"""The client's connection to a wirechat server: asyncio streams, frames in and out, no UI."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator
+
+from pydantic import ValidationError
+
+from protocol import (
+    DEFAULT_MAX_FRAME,
+    PROTOCOL_VERSION,
+    SERVER_MESSAGE,
+    ErrorCode,
+    FrameDecoder,
+    Hello,
+    ProtocolError,
+    ServerMessage,
+    Welcome,
+    encode,
+)
+from protocol.messages import Error as ErrorMessage
+from protocol.messages import _Message
+
+READ_SIZE = 64 * 1024
+
+
+class ConnectionClosed(Exception):
+    """The server closed the connection (or it was lost)."""
+
+
+class HelloRejected(Exception):
+    """The server answered `hello` with an error; `error` is that frame."""
+
+    def __init__(self, error: ErrorMessage) -> None:
+        super().__init__(f"{error.code}: {error.message}")
+        self.error = error
+
+
+class ChatConnection:
+    """One TCP connection speaking protocol v1: `send()` messages, iterate `events()`.
+
+    Frames the server sends that this version cannot parse are skipped (newer servers may add
+    message types); a frame that is too large or a broken stream ends the connection.
+    """
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        max_frame: int = 16 * DEFAULT_MAX_FRAME,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._decoder = FrameDecoder(max_frame)
+        self._ready: deque[ServerMessage] = deque()
+        self.closed = False
+
+    @classmethod
+    async def open(cls, host: str, port: int, timeout: float = 10.0) -> ChatConnection:
+        """Connect, or raise OSError / TimeoutError."""
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, limit=READ_SIZE), timeout
+        )
+        return cls(reader, writer)
+
+    async def send(self, message: _Message) -> None:
+        if self.closed:
+            raise ConnectionClosed("connection is closed")
+        self._writer.write(encode(message))
+        try:
+            await self._writer.drain()
+        except (ConnectionError, OSError) as exc:
+            self.closed = True
+            raise ConnectionClosed(str(exc)) from exc
+
+    async def recv(self) -> ServerMessage:
+        """The next message from the server; raises ConnectionClosed at the end."""
+        while not self._ready:
+            if self.closed:
+                raise ConnectionClosed("connection is closed")
+            try:
+                data = await self._reader.read(READ_SIZE)
+            except (ConnectionError, OSError) as exc:
+                self.closed = True
+                raise ConnectionClosed(str(exc)) from exc
+            if not data:
+                self.closed = True
+                raise ConnectionClosed("server closed the connection")
+            try:
+                bodies = self._decoder.feed(data)
+            except ProtocolError as exc:
+                self.closed = True
+                self._writer.close()
+                raise ConnectionClosed(f"bad frame from server: {exc}") from exc
+            for body in bodies:
+                try:
+                    self._ready.append(SERVER_MESSAGE.validate_json(body))
+                except ValidationError:
+                    continue  # a message type or field this client does not know yet
+        return self._ready.popleft()
+
+    async def events(self) -> AsyncIterator[ServerMessage]:
+        """Every message until the connection closes."""
+        while True:
+            try:
+                yield await self.recv()
+            except ConnectionClosed:
+                return
+
+    async def hello(self, nick: str, password: str | None = None, timeout: float = 10.0) -> Welcome:
+        """Register; return `welcome` or raise HelloRejected / ConnectionClosed / TimeoutError."""
+        await self.send(Hello(nick=nick, protocol=PROTOCOL_VERSION, password=password))
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await self.recv()
+                if isinstance(message, Welcome):
+                    return message
+                if isinstance(message, ErrorMessage):
+                    raise HelloRejected(message)
+
+    async def close(self) -> None:
+        self.closed = True
+        self._writer.close()
+        with contextlib.suppress(TimeoutError, ConnectionError, OSError):
+            await asyncio.wait_for(self._writer.wait_closed(), 2.0)
+
+
+__all__ = ["ChatConnection", "ConnectionClosed", "ErrorCode", "HelloRejected"]

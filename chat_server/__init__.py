@@ -1,0 +1,3 @@
+"""wirechat's server: one chat core driven by interchangeable IO backends."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,151 @@
+"""The asyncio backend: one event loop, one `asyncio.Protocol` per connection.
+
+Reads go straight to the core. Output is coalesced: the first frame queued for a connection
+in a loop turn schedules one flush (`call_soon`), which runs after every read of that turn and
+writes each connection's frames with a single `transport.write`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+
+from chat_server.backends.base import CLOSE_LINGER, REAP_INTERVAL, ServeOptions
+from chat_server.core import Connection, Hub
+
+log = logging.getLogger("chat_server")
+
+
+class _Flusher:
+    """Collects connections with pending output and writes them all once per loop turn."""
+
+    __slots__ = ("hub", "loop", "open", "pending", "scheduled")
+
+    def __init__(self, hub: Hub, loop: asyncio.AbstractEventLoop) -> None:
+        self.hub = hub
+        self.loop = loop
+        self.pending: list[ChatProtocol] = []
+        self.scheduled = False
+        self.open: set[ChatProtocol] = set()  # for shutdown: who still has a socket
+
+    def add(self, proto: ChatProtocol) -> None:
+        self.pending.append(proto)
+        if not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.scheduled = False
+        check_backlog = self.hub.check_backlog
+        while self.pending:
+            batch, self.pending = self.pending, []
+            for proto in batch:
+                transport = proto.transport
+                conn = proto.conn
+                data = conn.take_output()
+                if transport is None or transport.is_closing():
+                    continue
+                if data:
+                    transport.write(data)
+                if conn.closed:
+                    proto.close()
+                else:
+                    # May drop the connection as a slow consumer, which re-queues it.
+                    check_backlog(conn, transport.get_write_buffer_size())
+
+
+class ChatProtocol(asyncio.Protocol):
+    __slots__ = ("conn", "flusher", "hub", "transport")
+
+    def __init__(self, hub: Hub, flusher: _Flusher) -> None:
+        self.hub = hub
+        self.flusher = flusher
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.flusher.open.add(self)
+        peer = transport.get_extra_info("peername")
+        label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.conn: Connection = self.hub.open(self, label)
+
+    def data_received(self, data: bytes) -> None:
+        self.hub.receive(self.conn, data)
+
+    def eof_received(self) -> bool:
+        # Keep the write side open: the core's wake-up flushes what is queued, then closes.
+        self.hub.lost(self.conn, "connection closed")
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.hub.lost(self.conn, "connection reset" if exc else "connection closed")
+        self.transport = None
+        self.flusher.open.discard(self)
+
+    # ConnectionIO
+    def output_ready(self) -> None:
+        self.flusher.add(self)
+
+    def close(self) -> None:
+        """Close after the buffer drains, and cut the connection if it does not in time."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        transport.close()
+        self.flusher.loop.call_later(CLOSE_LINGER, transport.abort)
+
+
+async def serve_async(hub: Hub, options: ServeOptions) -> None:
+    """Run the server on the running loop until SIGINT/SIGTERM, then shut down gracefully."""
+    loop = asyncio.get_running_loop()
+    flusher = _Flusher(hub, loop)
+    server = await loop.create_server(
+        lambda: ChatProtocol(hub, flusher),
+        options.host,
+        options.port,
+        backlog=options.backlog,
+        reuse_address=True,
+    )
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    host, port = server.sockets[0].getsockname()[:2]
+    options.ready(host, port)
+    reaper = _every(loop, REAP_INTERVAL, hub.reap_idle)
+    try:
+        await stop.wait()
+    finally:
+        reaper.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        log.info("shutting down")
+        server.close()
+        hub.shutdown()
+        flusher.flush()
+        # Give clients a moment to read their `bye`; transports abort after CLOSE_LINGER.
+        deadline = loop.time() + CLOSE_LINGER + 0.5
+        while flusher.open and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for proto in list(flusher.open):
+            if proto.transport is not None:
+                proto.transport.abort()
+        await server.wait_closed()
+
+
+def _every(
+    loop: asyncio.AbstractEventLoop, seconds: float, fn: Callable[[], None]
+) -> asyncio.Task[None]:
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            fn()
+
+    return loop.create_task(tick())
+
+
+def serve(hub: Hub, options: ServeOptions) -> None:
+    """Serve with the standard asyncio event loop."""
+    asyncio.run(serve_async(hub, options))

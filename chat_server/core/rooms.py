@@ -1,0 +1,35 @@
+"""A chat room: its members in join order, its topic and its ring buffer of recent messages."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+from protocol import ChatMessage
+
+if TYPE_CHECKING:
+    from chat_server.core.connection import Connection
+
+
+class Room:
+    """Membership and history of one room. The name keeps the spelling of its first join."""
+
+    __slots__ = ("history", "key", "members", "name", "topic", "topic_by")
+
+    def __init__(self, name: str, key: str, history_size: int) -> None:
+        self.name = name
+        self.key = key
+        # A dict keeps insertion order, so `who` lists members in the order they joined.
+        self.members: dict[Connection, None] = {}
+        self.history: deque[ChatMessage] = deque(maxlen=history_size)
+        self.topic = ""
+        self.topic_by = ""
+
+    def since(self, last_seen: int | None) -> list[ChatMessage]:
+        """Messages still held with an id above `last_seen` (all held ones when None)."""
+        if last_seen is None:
+            return list(self.history)
+        return [m for m in self.history if m.id > last_seen]
+
+    def nicks(self) -> list[str]:
+        return [conn.nick for conn in self.members if conn.nick is not None]

@@ -1,0 +1,228 @@
+"""The wire messages of protocol version 1 as frozen pydantic models, with one adapter per side.
+
+Every message is a JSON object whose `type` field names it. The client-to-server set and the
+server-to-client set are each a discriminated union on `type`, validated straight from bytes
+by a TypeAdapter built once at import. Unknown fields are rejected, no value is coerced from
+another JSON type, and optional fields that have no value are left out when encoding.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+PROTOCOL_VERSION = 1
+
+# Length limits enforced by the models themselves; what a name may contain is checked by
+# protocol.names, which gives errors a more precise code (invalid_nick, invalid_room, ...).
+_Short = Annotated[str, Field(max_length=256)]
+_Ref = Annotated[str, Field(max_length=128)]
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, populate_by_name=True)
+
+
+# ----------------------------------------------------------------- client to server
+
+
+class Hello(_Message):
+    type: Literal["hello"] = "hello"
+    nick: _Short
+    protocol: int
+    password: _Short | None = None
+
+
+class Join(_Message):
+    type: Literal["join"] = "join"
+    room: _Short
+    since: int | None = None
+
+
+class Leave(_Message):
+    type: Literal["leave"] = "leave"
+    room: _Short
+
+
+class Say(_Message):
+    type: Literal["say"] = "say"
+    room: _Short
+    text: str
+    action: bool = False
+    ref: _Ref | None = None
+
+
+class SendDm(_Message):
+    type: Literal["dm"] = "dm"
+    to: _Short
+    text: str
+    ref: _Ref | None = None
+
+
+class ChangeNick(_Message):
+    type: Literal["nick"] = "nick"
+    nick: _Short
+
+
+class Who(_Message):
+    type: Literal["who"] = "who"
+    room: _Short
+
+
+class ListRooms(_Message):
+    type: Literal["rooms"] = "rooms"
+
+
+class SetTopic(_Message):
+    type: Literal["topic"] = "topic"
+    room: _Short
+    topic: str
+
+
+class Ping(_Message):
+    type: Literal["ping"] = "ping"
+    token: _Ref
+
+
+class Quit(_Message):
+    type: Literal["quit"] = "quit"
+    reason: _Short | None = None
+
+
+ClientMessage = Annotated[
+    Hello | Join | Leave | Say | SendDm | ChangeNick | Who | ListRooms | SetTopic | Ping | Quit,
+    Field(discriminator="type"),
+]
+CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+
+
+# ----------------------------------------------------------------- server to client
+
+
+class ServerInfo(_Message):
+    name: str
+    version: str
+
+
+class Welcome(_Message):
+    type: Literal["welcome"] = "welcome"
+    nick: str
+    protocol: int
+    server: ServerInfo
+    backend: str
+    motd: str | None = None
+
+
+class Joined(_Message):
+    type: Literal["joined"] = "joined"
+    room: str
+    nick: str
+    ts: str
+
+
+class ChatMessage(_Message):
+    type: Literal["message"] = "message"
+    id: int
+    room: str
+    nick: str
+    text: str
+    action: bool
+    ts: str
+    ref: str | None = None
+
+
+class History(_Message):
+    type: Literal["history"] = "history"
+    room: str
+    messages: list[ChatMessage]
+
+
+class Left(_Message):
+    type: Literal["left"] = "left"
+    room: str
+    nick: str
+    reason: str | None = None
+    ts: str
+
+
+class DirectMessage(_Message):
+    type: Literal["dm"] = "dm"
+    id: int
+    sender: str = Field(alias="from")
+    to: str
+    text: str
+    ts: str
+    ref: str | None = None
+
+
+class NickChanged(_Message):
+    type: Literal["nick_changed"] = "nick_changed"
+    old: str
+    new: str
+
+
+class Members(_Message):
+    type: Literal["members"] = "members"
+    room: str
+    nicks: list[str]
+
+
+class RoomInfo(_Message):
+    name: str
+    members: int
+    topic: str
+
+
+class RoomList(_Message):
+    type: Literal["room_list"] = "room_list"
+    rooms: list[RoomInfo]
+
+
+class Topic(_Message):
+    type: Literal["topic"] = "topic"
+    room: str
+    topic: str
+    nick: str
+
+
+class Pong(_Message):
+    type: Literal["pong"] = "pong"
+    token: str
+
+
+class Error(_Message):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    ref: str | None = None
+    fatal: bool = False
+
+
+class Bye(_Message):
+    type: Literal["bye"] = "bye"
+    reason: str
+
+
+ServerMessage = Annotated[
+    Welcome
+    | Joined
+    | History
+    | Left
+    | ChatMessage
+    | DirectMessage
+    | NickChanged
+    | Members
+    | RoomList
+    | Topic
+    | Pong
+    | Error
+    | Bye,
+    Field(discriminator="type"),
+]
+SERVER_MESSAGE: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
+
+
+def encode_body(message: _Message) -> bytes:
+    """The JSON body of one message: wire names (`from`), no absent optional fields."""
+    return message.__pydantic_serializer__.to_json(message, by_alias=True, exclude_none=True)
