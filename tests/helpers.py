@@ -1,0 +1,204 @@
+"""Shared test helpers: a real server in a subprocess, and a raw wire-level client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from protocol import PROTOCOL_VERSION, FrameDecoder, frame
+
+WAIT = 5.0  # default bound for any single network wait in the tests
+_LISTENING = re.compile(rb"listening on (\S+):(\d+)")
+
+
+class ServerProcess:
+    """`python -m chat_server` on an ephemeral loopback port, with its stderr captured."""
+
+    def __init__(self, backend: str = "asyncio", *args: str) -> None:
+        self.backend = backend
+        self.args = args
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.log: list[str] = []
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._reader: threading.Thread | None = None
+
+    def start(self, port: int = 0, timeout: float = 15.0) -> ServerProcess:
+        cmd = [sys.executable, "-m", "chat_server", "--backend", self.backend]
+        cmd += ["--host", self.host, "--port", str(port), *self.args]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        found = threading.Event()
+
+        def pump() -> None:
+            assert self.proc is not None and self.proc.stderr is not None
+            for line in self.proc.stderr:
+                self.log.append(line.decode(errors="replace"))
+                match = _LISTENING.search(line)
+                if match and not found.is_set():
+                    self.port = int(match.group(2))
+                    found.set()
+
+        self._reader = threading.Thread(target=pump, daemon=True)
+        self._reader.start()
+        if not found.wait(timeout):
+            self.kill()
+            raise RuntimeError(f"server did not start: {''.join(self.log)}")
+        return self
+
+    def signal(self, sig: int = signal.SIGTERM) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 10.0) -> int:
+        assert self.proc is not None
+        status = self.proc.wait(timeout)
+        self._close_pipe()
+        return status
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM and wait; kill if it does not exit in time. Returns the exit status."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+        finally:
+            self._close_pipe()
+
+    def _close_pipe(self) -> None:
+        if self._reader is not None:
+            self._reader.join(2)
+        if self.proc is not None and self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+            self._close_pipe()
+
+    def output(self) -> str:
+        return "".join(self.log)
+
+
+class WireClient:
+    """A test client that speaks raw frames and returns server messages as plain dicts."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.decoder = FrameDecoder(1 << 24)
+        self.inbox: deque[dict[str, Any]] = deque()
+        self.nick: str | None = None
+
+    @classmethod
+    async def connect(cls, server: ServerProcess, timeout: float = WAIT) -> WireClient:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(server.host, server.port), timeout
+        )
+        return cls(reader, writer)
+
+    async def send(self, type_: str, **fields: Any) -> None:
+        await self.send_json({"type": type_, **fields})
+
+    async def send_json(self, obj: Any) -> None:
+        await self.send_raw(frame(json.dumps(obj).encode()))
+
+    async def send_raw(self, data: bytes) -> None:
+        self.writer.write(data)
+        await asyncio.wait_for(self.writer.drain(), WAIT)
+
+    async def recv(self, timeout: float = WAIT) -> dict[str, Any]:
+        """The next message; fails the test if none arrives within `timeout`."""
+        while not self.inbox:
+            data = await asyncio.wait_for(self.reader.read(65536), timeout)
+            if not data:
+                raise ConnectionError("server closed the connection")
+            for body in self.decoder.feed(data):
+                self.inbox.append(json.loads(body))
+        return self.inbox.popleft()
+
+    async def expect(self, type_: str, timeout: float = WAIT, **fields: Any) -> dict[str, Any]:
+        """Skip messages until one of `type_` matching `fields` arrives."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no {type_} {fields} within {timeout}s")
+            message = await self.recv(left)
+            if message["type"] == type_ and all(message.get(k) == v for k, v in fields.items()):
+                return message
+
+    async def next_of(self, *types: str, timeout: float = WAIT) -> dict[str, Any]:
+        """The next message whose type is one of `types`, failing on any other kind."""
+        message = await self.recv(timeout)
+        assert message["type"] in types, message
+        return message
+
+    async def sync(self, token: str = "sync") -> list[dict[str, Any]]:
+        """Ping and collect everything that arrives before the pong."""
+        await self.send("ping", token=token)
+        seen = []
+        while True:
+            message = await self.recv()
+            if message["type"] == "pong" and message["token"] == token:
+                return seen
+            seen.append(message)
+
+    async def hello(self, nick: str) -> dict[str, Any]:
+        await self.send("hello", nick=nick, protocol=PROTOCOL_VERSION)
+        welcome = await self.next_of("welcome")
+        self.nick = welcome["nick"]
+        return welcome
+
+    async def join(self, room: str) -> dict[str, Any]:
+        """Join and consume the joiner's replies; returns the history message."""
+        await self.send("join", room=room)
+        await self.expect("joined", nick=self.nick)
+        history = await self.expect("history")
+        await self.expect("members")
+        return history
+
+    async def closed(self, timeout: float = WAIT) -> bool:
+        """True once the server has closed the connection (after any pending messages)."""
+        try:
+            while True:
+                data = await asyncio.wait_for(self.reader.read(65536), timeout)
+                if not data:
+                    return True
+                for body in self.decoder.feed(data):
+                    self.inbox.append(json.loads(body))
+        except (ConnectionError, OSError):
+            return True
+
+    async def close(self) -> None:
+        self.writer.close()
+        try:
+            await asyncio.wait_for(self.writer.wait_closed(), WAIT)
+        except (ConnectionError, OSError, TimeoutError):
+            pass
+
+    def abort(self) -> None:
+        """Vanish with a TCP reset."""
+        transport = self.writer.transport
+        transport.abort()
