@@ -1,0 +1,267 @@
+"""The chat core on its own: no sockets, a fake IO per connection, a fake clock."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from chat_server.core import Connection, CoreConfig, Hub
+from protocol import FrameDecoder, Ping, frame
+from protocol.names import name_key
+
+
+class FakeIO:
+    """Records wake-ups; `drain()` plays the backend's flush."""
+
+    def __init__(self) -> None:
+        self.wakeups = 0
+        self.conn: Connection | None = None
+        self.received: list[dict[str, Any]] = []
+        self.decoder = FrameDecoder(1 << 24)
+        self.socket_closed = False
+
+    def output_ready(self) -> None:
+        self.wakeups += 1
+
+    def drain(self) -> list[dict[str, Any]]:
+        assert self.conn is not None
+        fresh = [json.loads(b) for b in self.decoder.feed(self.conn.take_output())]
+        self.received += fresh
+        if self.conn.closed:
+            self.socket_closed = True
+        return fresh
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_hub(**config: Any) -> tuple[Hub, Clock]:
+    clock = Clock()
+    return Hub(CoreConfig(**config), backend="test", clock=clock), clock
+
+
+def connect(hub: Hub, nick: str | None = None) -> tuple[Connection, FakeIO]:
+    io = FakeIO()
+    conn = hub.open(io, "test")
+    io.conn = conn
+    if nick is not None:
+        send(hub, conn, {"type": "hello", "nick": nick, "protocol": 1})
+        assert io.drain()[-1]["type"] == "welcome"
+    return conn, io
+
+
+def send(hub: Hub, conn: Connection, obj: dict[str, Any]) -> None:
+    hub.receive(conn, frame(json.dumps(obj).encode()))
+
+
+def test_one_wakeup_per_flush_however_many_frames() -> None:
+    hub, _ = make_hub()
+    alice, alice_io = connect(hub, "alice")
+    bob, bob_io = connect(hub, "bob")
+    for conn in (alice, bob):
+        send(hub, conn, {"type": "join", "room": "r"})
+    alice_io.drain()
+    bob_io.drain()
+    before = bob_io.wakeups
+    burst = b"".join(
+        frame(json.dumps({"type": "say", "room": "r", "text": f"m{i}"}).encode()) for i in range(50)
+    )
+    hub.receive(alice, burst)
+    assert bob_io.wakeups == before + 1
+    assert [m["text"] for m in bob_io.drain()] == [f"m{i}" for i in range(50)]
+
+
+def test_the_same_bytes_go_to_every_recipient() -> None:
+    hub, _ = make_hub()
+    conns = [connect(hub, f"u{i}") for i in range(3)]
+    for conn, io in conns:
+        send(hub, conn, {"type": "join", "room": "r"})
+    for _, io in conns:
+        io.drain()
+    send(hub, conns[0][0], {"type": "say", "room": "r", "text": "shared"})
+    frames = [conn.out[0] for conn, _ in conns]
+    assert frames[0] is frames[1] is frames[2]
+
+
+def test_slow_consumer_is_dropped_and_the_room_goes_on() -> None:
+    hub, _ = make_hub(max_outbuf=4096)
+    talker, talker_io = connect(hub, "talker")
+    sleeper, sleeper_io = connect(hub, "sleeper")
+    for conn in (talker, sleeper):
+        send(hub, conn, {"type": "join", "room": "r"})
+    talker_io.drain()
+    sleeper_io.drain()
+    for i in range(100):  # the sleeper never drains
+        send(hub, talker, {"type": "say", "room": "r", "text": "x" * 100})
+        talker_io.drain()
+    assert sleeper.closed
+    last = sleeper_io.drain()
+    assert last == [
+        {
+            "type": "error",
+            "code": "slow_consumer",
+            "message": "more than 4096 bytes waiting to be read; disconnected",
+            "fatal": True,
+        }
+    ]
+    left = [m for m in talker_io.received if m["type"] == "left"]
+    assert left == [{**left[0], "nick": "sleeper", "reason": "slow_consumer"}]
+    assert [name for name in hub.nicks] == ["talker"]
+
+
+def test_backend_backlog_counts_toward_the_cap() -> None:
+    hub, _ = make_hub(max_outbuf=1000)
+    conn, io = connect(hub, "a")
+    hub.check_backlog(conn, 999)
+    assert not conn.closed
+    hub.check_backlog(conn, 1001)
+    assert conn.closed and io.drain()[-1]["code"] == "slow_consumer"
+
+
+def test_idle_connections_are_reaped() -> None:
+    hub, clock = make_hub(idle_timeout=60)
+    quiet, quiet_io = connect(hub, "quiet")
+    chatty, _ = connect(hub, "chatty")
+    clock.now += 45
+    send(hub, chatty, {"type": "ping", "token": "t"})
+    clock.now += 30
+    hub.reap_idle()
+    assert quiet.closed and not chatty.closed
+    assert quiet_io.drain()[-1]["code"] == "idle_timeout"
+
+
+def test_shutdown_says_bye_to_everyone() -> None:
+    hub, _ = make_hub()
+    a, a_io = connect(hub, "a")
+    b, b_io = connect(hub)
+    hub.shutdown("maintenance")
+    for conn, io in ((a, a_io), (b, b_io)):
+        assert conn.closed
+        assert io.drain()[-1] == {"type": "bye", "reason": "maintenance"}
+    late, late_io = connect(hub)
+    assert late.closed and late_io.drain()[-1]["code"] == "server_full"
+
+
+def test_lost_is_idempotent() -> None:
+    hub, _ = make_hub()
+    a, a_io = connect(hub, "a")
+    b, b_io = connect(hub, "b")
+    for conn in (a, b):
+        send(hub, conn, {"type": "join", "room": "r"})
+    b_io.drain()
+    hub.lost(a)
+    hub.lost(a)
+    assert [m["type"] for m in b_io.drain()] == ["left"]
+
+
+def test_unexpected_handler_failure_is_an_internal_error(monkeypatch) -> None:
+    hub, _ = make_hub()
+    conn, io = connect(hub, "a")
+
+    def boom(*args: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setitem(hub._handlers, Ping, boom)
+    send(hub, conn, {"type": "ping", "token": "x"})
+    error = io.drain()[-1]
+    assert error["code"] == "internal_error" and error["fatal"] is False
+    assert not conn.closed
+
+
+class HubMachine(RuleBasedStateMachine):
+    """Random joins, leaves, says, renames and disconnects keep the core consistent."""
+
+    NICKS = ("ann", "Ann", "bob", "cy", "dee")
+    ROOMS = ("lobby", "LOBBY", "dev", "ops")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hub, _ = make_hub(history=5)
+        self.clients: list[tuple[Connection, FakeIO]] = []
+
+    @rule(nick=st.sampled_from(NICKS))
+    def connect(self, nick: str) -> None:
+        conn, io = connect(self.hub)
+        send(self.hub, conn, {"type": "hello", "nick": nick, "protocol": 1})
+        io.drain()
+        self.clients.append((conn, io))
+
+    @rule(i=st.integers(0, 20), room=st.sampled_from(ROOMS))
+    def join(self, i: int, room: str) -> None:
+        if self.clients:
+            conn, _ = self.clients[i % len(self.clients)]
+            send(self.hub, conn, {"type": "join", "room": room})
+
+    @rule(i=st.integers(0, 20), room=st.sampled_from(ROOMS))
+    def leave(self, i: int, room: str) -> None:
+        if self.clients:
+            conn, _ = self.clients[i % len(self.clients)]
+            send(self.hub, conn, {"type": "leave", "room": room})
+
+    @rule(i=st.integers(0, 20), room=st.sampled_from(ROOMS), text=st.text(min_size=1, max_size=5))
+    def say(self, i: int, room: str, text: str) -> None:
+        if self.clients:
+            conn, _ = self.clients[i % len(self.clients)]
+            send(self.hub, conn, {"type": "say", "room": room, "text": text})
+
+    @rule(i=st.integers(0, 20), nick=st.sampled_from(NICKS))
+    def rename(self, i: int, nick: str) -> None:
+        if self.clients:
+            conn, _ = self.clients[i % len(self.clients)]
+            send(self.hub, conn, {"type": "nick", "nick": nick})
+
+    @rule(i=st.integers(0, 20))
+    def disconnect(self, i: int) -> None:
+        if self.clients:
+            conn, _ = self.clients.pop(i % len(self.clients))
+            self.hub.lost(conn)
+
+    @rule()
+    def drain(self) -> None:
+        for _, io in self.clients:
+            io.drain()
+
+    @invariant()
+    def consistent(self) -> None:
+        hub = self.hub
+        for key, room in hub.rooms.items():
+            assert room.members, "empty rooms are removed"
+            assert key == room.key == name_key(room.name)
+            for conn in room.members:
+                assert not conn.closed and conn.rooms[key] is room
+            ids = [m.id for m in room.history]
+            assert ids == sorted(ids) and len(ids) <= 5
+        for conn in hub.connections.values():
+            for key, room in conn.rooms.items():
+                assert hub.rooms[key] is room and conn in room.members
+        for key, conn in hub.nicks.items():
+            assert conn.key == key and conn.nick is not None and name_key(conn.nick) == key
+            assert not conn.closed
+        assert len(hub.nicks) == len({c.key for c in hub.connections.values() if c.key})
+
+    @invariant()
+    def every_member_sees_messages_in_id_order(self) -> None:
+        # Ids increase server-wide, so "sorted and unique for everyone" means every member
+        # sees any two messages of a room in the same order.
+        for _, io in self.clients:
+            io.drain()
+        for _, io in self.clients:
+            seen: dict[str, list[int]] = {}
+            for m in io.received:
+                if m["type"] == "message":
+                    seen.setdefault(m["room"], []).append(m["id"])
+            for ids in seen.values():
+                assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+TestHubMachine = HubMachine.TestCase
+TestHubMachine.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
