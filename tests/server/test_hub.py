@@ -83,7 +83,7 @@ def test_one_wakeup_per_flush_however_many_frames() -> None:
 def test_the_same_bytes_go_to_every_recipient() -> None:
     hub, _ = make_hub()
     conns = [connect(hub, f"u{i}") for i in range(3)]
-    for conn, io in conns:
+    for conn, _io in conns:
         send(hub, conn, {"type": "join", "room": "r"})
     for _, io in conns:
         io.drain()
@@ -100,7 +100,7 @@ def test_slow_consumer_is_dropped_and_the_room_goes_on() -> None:
         send(hub, conn, {"type": "join", "room": "r"})
     talker_io.drain()
     sleeper_io.drain()
-    for i in range(100):  # the sleeper never drains
+    for _i in range(100):  # the sleeper never drains
         send(hub, talker, {"type": "say", "room": "r", "text": "x" * 100})
         talker_io.drain()
     assert sleeper.closed
@@ -153,7 +153,7 @@ def test_shutdown_says_bye_to_everyone() -> None:
 
 def test_lost_is_idempotent() -> None:
     hub, _ = make_hub()
-    a, a_io = connect(hub, "a")
+    a, _a_io = connect(hub, "a")
     b, b_io = connect(hub, "b")
     for conn in (a, b):
         send(hub, conn, {"type": "join", "room": "r"})
