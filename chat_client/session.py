@@ -161,7 +161,7 @@ class Session:
         self.max_id = 0
         self.welcome: Welcome | None = None
         self.rtt: float | None = None
-        self._initial_rooms = list(rooms)
+        self.initial_rooms = list(rooms)
         self._outbox: deque[_Message] = deque()
         self._wake_writer = asyncio.Event()
         self._wake_retry = asyncio.Event()
@@ -286,7 +286,7 @@ class Session:
             # Rejoin first: the server handles frames in order, so queued lines follow.
             joins = [Join(room=m.name, since=m.last_id or None) for m in self.rooms.values()]
             if not reconnect:
-                joins += [Join(room=room) for room in self._initial_rooms]
+                joins += [Join(room=room) for room in self.initial_rooms]
             for join in joins:
                 await conn.send(join)
             tasks = [
