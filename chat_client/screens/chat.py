@@ -144,6 +144,9 @@ class ChatScreen(Screen[None]):
             self.notice(f"could not show an event: {type(exc).__name__}: {exc}", error=True)
 
     def _handle(self, event: SessionEvent) -> None:
+        if not isinstance(event, Members | Topic | History | Joined):
+            # The server sends `topic` right after `members` on join, or not at all.
+            self._topic_on_join.clear()
         match event:
             case StateChanged():
                 self._got_state(event)
@@ -507,6 +510,7 @@ class ChatScreen(Screen[None]):
                 line = system_line(None, "no topic is set; /topic TEXT sets one")
             self.log_to(room, line)
             return
+        self._topic_on_join.discard(room.key)
         self._submit(SetTopic(room=room.name, topic=arg))
 
     def _cmd_clear(self, arg: str) -> None:
