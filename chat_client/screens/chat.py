@@ -592,6 +592,7 @@ class ChatScreen(Screen[None]):
         if found:
             return found.first(ChatLog)
         log = ChatLog(id=conv.widget_id)
+        log.display = switcher.current == conv.widget_id  # the switcher shows one child only
         switcher.mount(log)
         return log
 

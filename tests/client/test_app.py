@@ -8,6 +8,7 @@ from conftest import ServerProcess
 from chat_client.conversations import dm_key, room_key
 from chat_client.screens.connect import ConnectScreen
 from chat_client.widgets.chat_input import ChatInput
+from chat_client.widgets.chat_log import ChatLog
 from chat_client.widgets.member_list import MemberList
 from chat_client.widgets.room_list import room_entry
 from protocol import ChatMessage, DirectMessage, Say, SendDm, SetTopic, Topic
@@ -105,6 +106,8 @@ async def test_direct_messages_and_unread_counts(server: ServerProcess) -> None:
         assert conv is not None and conv.unread == 1 and conv.mention
         assert room_entry(conv).plain == "@bob !1"
         assert any("psst" in n.message for n in app._notifications)
+        # A conversation that opens in the background stays hidden: one log on screen.
+        assert [log.display for log in screen.query(ChatLog)].count(True) == 1
         # Two lines in lobby while a DM is open: counted there, cleared on switching.
         await enter(pilot, "/msg bob hello back")
         dm = await recv_until(bob, lambda m: isinstance(m, DirectMessage) and m.sender == "alice")
