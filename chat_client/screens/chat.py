@@ -92,6 +92,7 @@ class ChatScreen(Screen[None]):
         self._who_requested: set[str] = set()
         self._topic_on_join: set[str] = set()
         self._was_connected = False
+        self._room_list_dirty = False
 
     # ------------------------------------------------------------------ layout
 
@@ -625,7 +626,17 @@ class ChatScreen(Screen[None]):
             before = (conv.unread, conv.mention)
             self.conversations.bump(conv, mention)
             if (conv.unread, conv.mention) != before:
-                self.query_one(RoomList).show(self.conversations)
+                self._schedule_room_list()
+
+    def _schedule_room_list(self) -> None:
+        """Redraw the room list once after a burst of lines, not once per line."""
+        if not self._room_list_dirty:
+            self._room_list_dirty = True
+            self.call_after_refresh(self._redraw_room_list)
+
+    def _redraw_room_list(self) -> None:
+        self._room_list_dirty = False
+        self.query_one(RoomList).show(self.conversations)
 
     def notice_to(self, conv: Conversation | None, line: Text) -> None:
         self.log_to(conv, line, count=False)
