@@ -10,7 +10,10 @@ neither loses nor repeats a line.
 Message ids only increase on one server process; a restarted server starts again from 1.
 After a reconnect the session therefore sends itself a direct message (answered to it alone,
 never shown) and compares its id with the highest id seen so far: a smaller one means a new
-server, so the per-room marks are reset and rooms are rejoined from their full history.
+server, so the per-room marks are reset and rooms are rejoined from their full history. A
+message is only dropped as seen if both its id and its timestamp are not above the room's
+mark, so a new server whose ids already passed ours (other clients were faster) still gets
+its live messages shown.
 
 Offline policy: chat lines (`say`, `dm`) and joins submitted while offline are kept in order
 in an outbox and sent after the next successful reconnect and rejoin (the UI marks them as
@@ -130,6 +133,14 @@ class RoomMark:
 
     name: str
     last_id: int = 0
+    last_ts: str = ""  # ISO 8601 UTC from the server: compares as a string
+
+    def is_seen(self, message: ChatMessage) -> bool:
+        """Already shown: an id not above the mark, from before it (not a restarted server)."""
+        return message.id <= self.last_id and message.ts <= self.last_ts
+
+    def mark(self, message: ChatMessage) -> None:
+        self.last_id, self.last_ts = message.id, message.ts
 
 
 class Session:
@@ -278,7 +289,7 @@ class Session:
                 if restarted:
                     self.max_id = 0
                     for mark in self.rooms.values():
-                        mark.last_id = 0
+                        mark.last_id, mark.last_ts = 0, ""
             self.state = ConnState.CONNECTED
             pending = len(self._outbox)
             self._emit(StateChanged(ConnState.CONNECTED))
@@ -355,16 +366,15 @@ class Session:
             case ChatMessage():
                 mark = self.rooms.get(name_key(message.room))
                 if mark is not None:
-                    if message.id <= mark.last_id:
+                    if mark.is_seen(message):
                         return  # already shown
-                    mark.last_id = message.id
+                    mark.mark(message)
                 self.max_id = max(self.max_id, message.id)
             case History():
                 mark = self.rooms.get(name_key(message.room))
-                last = mark.last_id if mark is not None else 0
-                fresh = [m for m in message.messages if m.id > last]
+                fresh = [m for m in message.messages if mark is None or not mark.is_seen(m)]
                 if mark is not None and fresh:
-                    mark.last_id = fresh[-1].id
+                    mark.mark(fresh[-1])
                 if fresh:
                     self.max_id = max(self.max_id, fresh[-1].id)
                 if len(fresh) != len(message.messages):

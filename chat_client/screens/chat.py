@@ -312,7 +312,7 @@ class ChatScreen(Screen[None]):
             action=event.action,
             mention=None if own else self._mention,
         )
-        self.log_to(conv, line, mention=mention)
+        self.log_to(conv, line, count=True, mention=mention)
         if mention:
             self._notify(f"{event.nick} in #{event.room}", event.text)
 
@@ -322,7 +322,7 @@ class ChatScreen(Screen[None]):
         conv = self.conversations.dm(other)
         self._ensure_log(conv)
         line = message_line(event.ts, event.sender, event.text, mention=None)
-        self.log_to(conv, line, mention=not own)
+        self.log_to(conv, line, count=True, mention=not own)
         if not own:
             self._notify(f"direct message from {event.sender}", event.text)
 
@@ -616,9 +616,9 @@ class ChatScreen(Screen[None]):
         return [n for n in nicks if name_key(n) != name_key(self.me)] or nicks
 
     def log_to(
-        self, conv: Conversation | None, line: Text, *, count: bool = True, mention: bool = False
+        self, conv: Conversation | None, line: Text, *, count: bool = False, mention: bool = False
     ) -> None:
-        """Append a line to a conversation's log, counting it as unread if it is not shown."""
+        """Append a line to a conversation's log; `count` it as unread if it is not shown."""
         if conv is None:
             return
         self._ensure_log(conv).add(line)
