@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# A local server on 127.0.0.1:8089 and the client in `lobby`; quitting the client stops it.
 run: $(STAMP)
-	$(BIN)/chat-server --host 127.0.0.1 --port 8089
+	./scripts/run-local.sh
 
 server: $(STAMP)
 	$(BIN)/chat-server --host 127.0.0.1 --port 8089

@@ -32,8 +32,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         except KeyboardInterrupt:
             return 130
-    print("chat-client: the terminal UI is not installed yet; use --plain", file=sys.stderr)
-    return 2
+    from chat_client.app import ChatApp
+
+    ChatApp(args.host, args.port, args.nick, args.room, args.password).run()
+    return 0
 
 
 if __name__ == "__main__":

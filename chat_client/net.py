@@ -121,6 +121,11 @@ class ChatConnection:
                 if isinstance(message, ErrorMessage):
                     raise HelloRejected(message)
 
+    def abort(self) -> None:
+        """Drop the connection at once, without flushing (a pending `recv` then ends)."""
+        self.closed = True
+        self._writer.transport.abort()
+
     async def close(self) -> None:
         self.closed = True
         self._writer.close()

@@ -13,7 +13,9 @@ import itertools
 import sys
 from collections.abc import Callable
 
+from chat_client.commands import say_text, split_command
 from chat_client.net import ChatConnection, ConnectionClosed, HelloRejected
+from chat_client.text import inert
 from protocol import (
     Bye,
     ChangeNick,
@@ -48,16 +50,6 @@ HELP = (
     "commands: /join ROOM, /leave [ROOM], /msg NICK TEXT, /me ACTION, /nick NEW, /who [ROOM], "
     "/rooms, /topic TEXT, /quit [REASON], /help; other lines are said in the current room"
 )
-
-# Every C0/C1 control, DEL, and the bidi controls, mapped to a visible escape.
-_UNSAFE = {c: f"\\x{c:02x}" for c in itertools.chain(range(0x20), range(0x7F, 0xA0))}
-_UNSAFE.update({c: f"\\u{c:04x}" for c in (0x61C, 0x200E, 0x200F, *range(0x202A, 0x202F))})
-_UNSAFE.update({c: f"\\u{c:04x}" for c in (*range(0x2066, 0x206A), 0x2028, 0x2029)})
-
-
-def inert(text: str) -> str:
-    """`text` with every control character shown as an escape instead of acting."""
-    return text.translate(_UNSAFE)
 
 
 def _time(ts: str) -> str:
@@ -123,14 +115,13 @@ class PlainClient:
         line = line.rstrip("\r\n")
         if not line.strip():
             return None
-        if not line.startswith("/") or line.startswith("//"):
-            text = line[1:] if line.startswith("//") else line
+        split = split_command(line)
+        if split is None:
             if self.room is None:
                 return "! join a room first: /join ROOM"
-            return Say(room=self.room, text=text)
-        command, _, rest = line[1:].partition(" ")
-        rest = rest.strip()
-        match command.lower():
+            return Say(room=self.room, text=say_text(line))
+        command, rest = split
+        match command:
             case "join" | "j" if rest:
                 self.room = rest
                 return Join(room=rest)

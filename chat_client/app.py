@@ -1,0 +1,79 @@
+"""The Textual application: picks the connect form or the chat screen and holds global keys."""
+
+from __future__ import annotations
+
+import os
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from chat_client.palette import ChatCommands
+from chat_client.screens.chat import ChatScreen
+from chat_client.screens.connect import ConnectRequest, ConnectScreen
+from chat_client.session import Session
+
+
+class ChatApp(App[None]):
+    """wirechat's terminal client."""
+
+    TITLE = "wirechat"
+    CSS_PATH = "styles/app.tcss"
+    COMMANDS = App.COMMANDS | {ChatCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8089,
+        nick: str | None = None,
+        room: str | None = None,
+        password: str | None = None,
+        *,
+        cursor_blink: bool = True,
+        ping_interval: float = 15.0,
+    ) -> None:
+        super().__init__()
+        self.host, self.port, self.nick, self.room = host, port, nick, room
+        self.password = password
+        self.cursor_blink = cursor_blink
+        self.ping_interval = ping_interval
+
+    def on_mount(self) -> None:
+        if self.nick:
+            self.start_chat(ConnectRequest(self.host, self.port, self.nick))
+        else:
+            self.ask_where()
+
+    def ask_where(self, error: str = "") -> None:
+        nick = self.nick or os.environ.get("USER", "")
+        screen = ConnectScreen(self.host, self.port, nick, error)
+        self.push_screen(screen, self.start_chat)
+
+    def start_chat(self, request: ConnectRequest | None) -> None:
+        if request is None:
+            return
+        self.host, self.port, self.nick = request.host, request.port, request.nick
+        session = Session(
+            request.host,
+            request.port,
+            request.nick,
+            password=self.password,
+            rooms=[self.room] if self.room else [],
+            ping_interval=self.ping_interval,
+        )
+        self.push_screen(
+            ChatScreen(session, f"{request.host}:{request.port}", cursor_blink=self.cursor_blink)
+        )
+
+    def on_chat_screen_refused(self, event: ChatScreen.Refused) -> None:
+        if isinstance(self.screen, ChatScreen):
+            self.pop_screen()
+        self.ask_where(f"the server said: {event.reason}")
+
+    async def action_quit(self) -> None:
+        if isinstance(self.screen, ChatScreen):
+            await self.screen.session.quit()
+        self.exit()

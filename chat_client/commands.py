@@ -1,0 +1,62 @@
+"""The slash commands both clients understand: their names, aliases, usage and help."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """One slash command as shown in /help, completion and the command palette."""
+
+    name: str
+    usage: str
+    help: str
+    aliases: tuple[str, ...] = ()
+    takes_argument: bool = True
+
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec("join", "/join ROOM", "join a room (or switch to it)", ("j",)),
+    CommandSpec("leave", "/leave [ROOM]", "leave the current room, or ROOM", ("part",)),
+    CommandSpec("msg", "/msg NICK [TEXT]", "open a direct conversation with NICK", ("query",)),
+    CommandSpec("me", "/me ACTION", "say an action in the third person"),
+    CommandSpec("nick", "/nick NEW", "change your nick"),
+    CommandSpec("who", "/who [ROOM]", "list the members of a room", ("names",)),
+    CommandSpec("rooms", "/rooms", "list the rooms on the server", ("list",), False),
+    CommandSpec("topic", "/topic [TEXT]", "show or set the topic of the current room"),
+    CommandSpec("clear", "/clear", "clear the current conversation's log", (), False),
+    CommandSpec("help", "/help", "show this help", (), False),
+    CommandSpec("quit", "/quit [REASON]", "leave the server and exit", ("exit",)),
+)
+
+_BY_NAME: dict[str, CommandSpec] = {}
+for _spec in COMMANDS:
+    for _name in (_spec.name, *_spec.aliases):
+        _BY_NAME[_name] = _spec
+
+
+def split_command(line: str) -> tuple[str, str] | None:
+    """`(name, argument)` if `line` is a slash command, None if it is text to say.
+
+    The name is lower-cased, the argument stripped. `//text` is text starting with a slash.
+    """
+    if not line.startswith("/") or line.startswith("//"):
+        return None
+    name, _, rest = line[1:].partition(" ")
+    return name.lower(), rest.strip()
+
+
+def say_text(line: str) -> str:
+    """The text to say for a line that is not a command (`//x` says `/x`)."""
+    return line[1:] if line.startswith("//") else line
+
+
+def lookup(name: str) -> CommandSpec | None:
+    """The command called `name` (or one of its aliases), if there is one."""
+    return _BY_NAME.get(name.lower())
+
+
+def command_names() -> list[str]:
+    """Every command's main name, in /help order."""
+    return [spec.name for spec in COMMANDS]

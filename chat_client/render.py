@@ -1,0 +1,137 @@
+"""Chat lines as rich Text objects: user-controlled strings are only ever appended as plain text.
+
+Nothing here parses markup. Every string another user controls goes through `inert` (or
+`inert_lines` for message bodies) and is appended with a style, so `[b]`, `[@click=...]` or
+escape sequences are shown literally and can neither style, act nor reach the terminal.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from datetime import datetime
+
+from rich.text import Text
+
+from chat_client.text import inert, inert_lines
+from protocol.names import name_key
+
+# Readable on dark and light themes; a nick always gets the same one.
+NICK_COLOURS = (
+    "#e06c75",
+    "#98c379",
+    "#e5c07b",
+    "#61afef",
+    "#c678dd",
+    "#56b6c2",
+    "#d19a66",
+    "#be5046",
+    "#7ec699",
+    "#f08d49",
+    "#6f9ef8",
+    "#cc99cd",
+)
+TIME_STYLE = "dim"
+SYSTEM_STYLE = "dim italic"
+NOTICE_STYLE = "bold #e5c07b"
+ERROR_STYLE = "bold #e06c75"
+MENTION_STYLE = "bold reverse"
+HISTORY_MARK = "│"
+
+
+def nick_colour(nick: str) -> str:
+    """A stable colour for a nick (the same across runs and case-insensitively)."""
+    return NICK_COLOURS[zlib.crc32(name_key(nick).encode()) % len(NICK_COLOURS)]
+
+
+def clock(ts: str | None = None) -> str:
+    """HH:MM in local time for a server timestamp (or now)."""
+    if ts is None:
+        return datetime.now().strftime("%H:%M")
+    try:
+        when = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return inert(ts[:5])
+    return when.astimezone().strftime("%H:%M")
+
+
+def mention_pattern(nick: str) -> re.Pattern[str]:
+    """Matches `nick` as a whole word, ignoring case."""
+    return re.compile(rf"(?<![\w-]){re.escape(nick)}(?![\w-])", re.IGNORECASE)
+
+
+def _prefix(ts: str | None, history: bool) -> Text:
+    line = Text()
+    line.append(clock(ts), style=TIME_STYLE)
+    line.append(f" {HISTORY_MARK} " if history else "  ", style=TIME_STYLE)
+    return line
+
+
+def _body(text: str, mention: re.Pattern[str] | None, style: str = "") -> Text:
+    body = Text(inert_lines(text), style=style)
+    if mention is not None:
+        body.highlight_regex(mention, MENTION_STYLE)
+    return body
+
+
+def message_line(
+    ts: str | None,
+    nick: str,
+    text: str,
+    *,
+    action: bool = False,
+    mention: re.Pattern[str] | None = None,
+    history: bool = False,
+) -> Text:
+    """`12:00  <nick> text`, or `12:00  * nick text` for an action."""
+    line = _prefix(ts, history)
+    colour = nick_colour(nick)
+    if action:
+        line.append("* ", style=colour)
+        line.append(inert(nick), style=f"bold {colour}")
+        line.append(" ")
+        line.append_text(_body(text, mention, "italic"))
+    else:
+        line.append("<", style="dim")
+        line.append(inert(nick), style=f"bold {colour}")
+        line.append("> ", style="dim")
+        line.append_text(_body(text, mention))
+    if history:
+        line.stylize("dim")
+    return line
+
+
+def system_line(ts: str | None, *parts: str | tuple[str, str]) -> Text:
+    """`12:00  -- ...` from parts: plain strings are ours, (text, style) pairs are escaped."""
+    line = _prefix(ts, False)
+    line.append("-- ", style=SYSTEM_STYLE)
+    for part in parts:
+        if isinstance(part, tuple):
+            line.append(inert(part[0]), style=part[1])
+        else:
+            line.append(part, style=SYSTEM_STYLE)
+    return line
+
+
+def nick_part(nick: str) -> tuple[str, str]:
+    """A nick as a part of a system line, in its colour."""
+    return (nick, f"bold {nick_colour(nick)}")
+
+
+def quoted(text: str) -> tuple[str, str]:
+    """Someone else's text as a part of a system line."""
+    return (text, "italic")
+
+
+def notice_line(text: str, *, error: bool = False) -> Text:
+    """A local notice (ours, or a server error whose text is escaped by the caller)."""
+    line = _prefix(None, False)
+    line.append("!! " if error else "-! ", style=ERROR_STYLE if error else NOTICE_STYLE)
+    line.append(inert_lines(text), style=ERROR_STYLE if error else NOTICE_STYLE)
+    return line
+
+
+def separator_line(label: str, width: int = 60) -> Text:
+    """A rule with a label, e.g. between history and live messages."""
+    side = max(2, (width - len(label) - 2) // 2)
+    return Text(f"{'─' * side} {label} {'─' * side}", style="dim")

@@ -1,0 +1,1 @@
+"""The client's screens: the connect form and the chat screen."""

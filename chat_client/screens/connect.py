@@ -1,0 +1,76 @@
+"""The connect form: host, port and nick, prefilled from the command line and $USER."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Label, Static
+
+from protocol.names import normalize_nick
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectRequest:
+    host: str
+    port: int
+    nick: str
+
+
+class ConnectScreen(Screen[ConnectRequest]):
+    """Asks where to connect and as whom; dismisses with a ConnectRequest."""
+
+    BINDINGS = [
+        Binding("escape", "app.quit", "Quit"),
+        Binding("enter", "connect", "Connect", show=True, priority=False),
+    ]
+
+    def __init__(self, host: str, port: int, nick: str, error: str = "") -> None:
+        super().__init__()
+        self._host, self._port, self._nick, self._error = host, port, nick, error
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="connect-form"):
+            yield Static("wirechat", id="connect-title", markup=False)
+            yield Label("Host")
+            yield Input(self._host, id="host", placeholder="127.0.0.1")
+            yield Label("Port")
+            yield Input(str(self._port), id="port", type="integer", placeholder="8089")
+            yield Label("Nick")
+            yield Input(self._nick, id="nick", placeholder="your nick")
+            yield Static(self._error, id="connect-error", markup=False)
+            yield Button("Connect", id="connect", variant="primary")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#nick", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_connect()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_connect()
+
+    def action_connect(self) -> None:
+        host = self.query_one("#host", Input).value.strip() or "127.0.0.1"
+        port_text = self.query_one("#port", Input).value.strip()
+        nick = self.query_one("#nick", Input).value.strip()
+        error = self.query_one("#connect-error", Static)
+        try:
+            port = int(port_text)
+            if not 0 < port < 65536:
+                raise ValueError
+        except ValueError:
+            error.update("port must be a number from 1 to 65535")
+            return
+        try:
+            nick = normalize_nick(nick)
+        except ValueError as exc:
+            error.update(str(exc))
+            return
+        self.dismiss(ConnectRequest(host, port, nick))

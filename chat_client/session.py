@@ -1,0 +1,410 @@
+"""A connection that survives drops: reconnect with backoff, rejoin, fill gaps, keep alive.
+
+No UI here. `Session.run(emit)` connects, registers the nick and then passes every server
+message to `emit`, together with a few events of its own (state changes, round-trip times).
+When the connection is lost it reconnects with exponential backoff and jitter, registers the
+current nick again, rejoins every room it was in with `join` + `since` = the last message id
+it saw there, and drops any message whose id is not above that last id, so a reconnect
+neither loses nor repeats a line.
+
+Message ids only increase on one server process; a restarted server starts again from 1.
+After a reconnect the session therefore sends itself a direct message (answered to it alone,
+never shown) and compares its id with the highest id seen so far: a smaller one means a new
+server, so the per-room marks are reset and rooms are rejoined from their full history. A
+message is only dropped as seen if both its id and its timestamp are not above the room's
+mark, so a new server whose ids already passed ours (other clients were faster) still gets
+its live messages shown.
+
+Offline policy: chat lines (`say`, `dm`) and joins submitted while offline are kept in order
+in an outbox and sent after the next successful reconnect and rejoin (the UI marks them as
+queued). Nothing submitted is silently dropped: `submit` says whether it went out now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import random
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from chat_client.net import ChatConnection, ConnectionClosed, HelloRejected
+from protocol import (
+    ChatMessage,
+    DirectMessage,
+    Error,
+    ErrorCode,
+    History,
+    Join,
+    Joined,
+    Left,
+    NickChanged,
+    Ping,
+    Pong,
+    Quit,
+    Say,
+    SendDm,
+    ServerMessage,
+    Welcome,
+)
+from protocol.messages import _Message
+from protocol.names import name_key
+
+PROBE_REF = "wirechat-epoch-probe"
+PROBE_TEXT = "epoch probe"
+#: Errors to `hello` that retrying cannot fix: reported, and the session stops.
+HELLO_FATAL = frozenset(
+    {
+        ErrorCode.INVALID_NICK,
+        ErrorCode.BAD_PASSWORD,
+        ErrorCode.UNSUPPORTED_PROTOCOL,
+        ErrorCode.NICK_TAKEN,
+    }
+)
+#: Requests kept while offline and sent after reconnecting; others are refused while offline.
+QUEUEABLE = (Say, SendDm, Join)
+MAX_OUTBOX = 500
+
+
+class ConnState(StrEnum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    """The connection state changed; `retry_in` is the backoff delay when reconnecting."""
+
+    state: ConnState
+    retry_in: float | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """Registered with the server (again, if `reconnect`); `restarted`: it is a new server."""
+
+    welcome: Welcome
+    reconnect: bool
+    restarted: bool
+    flushed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RoundTrip:
+    """A `pong` answered our `ping` after `seconds`."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """The server refused our `hello` for a reason retrying will not fix; the session stopped."""
+
+    error: Error
+
+
+SessionEvent = ServerMessage | StateChanged | Connected | RoundTrip | Rejected
+
+
+@dataclass(slots=True)
+class Backoff:
+    """Exponential backoff with jitter: base * factor**attempt, capped, scaled down randomly."""
+
+    base: float = 0.5
+    factor: float = 2.0
+    cap: float = 30.0
+    jitter: float = 0.5  # the delay is drawn from [d * (1 - jitter), d]
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, attempt: int) -> float:
+        ceiling = min(self.cap, self.base * self.factor ** min(attempt, 32))
+        return ceiling * (1.0 - self.jitter * self.rng.random())
+
+
+@dataclass(slots=True)
+class RoomMark:
+    """A room we are in, with the spelling the server uses and the last message id seen."""
+
+    name: str
+    last_id: int = 0
+    last_ts: str = ""  # ISO 8601 UTC from the server: compares as a string
+
+    def is_seen(self, message: ChatMessage) -> bool:
+        """Already shown: an id not above the mark, from before it (not a restarted server)."""
+        return message.id <= self.last_id and message.ts <= self.last_ts
+
+    def mark(self, message: ChatMessage) -> None:
+        self.last_id, self.last_ts = message.id, message.ts
+
+
+class Session:
+    """One user's presence on one server, across any number of TCP connections."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        nick: str,
+        *,
+        password: str | None = None,
+        rooms: Iterable[str] = (),
+        ping_interval: float = 15.0,
+        ping_timeout: float = 45.0,
+        connect_timeout: float = 5.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.nick = nick
+        self.password = password
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.connect_timeout = connect_timeout
+        self.backoff = backoff or Backoff()
+        self.state = ConnState.OFFLINE
+        self.rooms: dict[str, RoomMark] = {}
+        self.max_id = 0
+        self.welcome: Welcome | None = None
+        self.rtt: float | None = None
+        self.initial_rooms = list(rooms)
+        self._outbox: deque[_Message] = deque()
+        self._wake_writer = asyncio.Event()
+        self._wake_retry = asyncio.Event()
+        self._conn: ChatConnection | None = None
+        self._stopped = False
+        self._pings: dict[str, float] = {}
+        self._tokens = itertools.count(1)
+        self._emit: Callable[[SessionEvent], None] = lambda event: None
+
+    # ------------------------------------------------------------------ API for the UI
+
+    @property
+    def connected(self) -> bool:
+        return self.state is ConnState.CONNECTED
+
+    def submit(self, message: _Message) -> bool:
+        """Send `message` now (True) or, if offline, keep it for the next connection (False).
+
+        Only requests in QUEUEABLE may be submitted while offline; others raise ValueError,
+        and a full outbox raises OverflowError, so the caller can tell the user.
+        """
+        if not self.connected:
+            if not isinstance(message, QUEUEABLE):
+                raise ValueError("not connected")
+            if len(self._outbox) >= MAX_OUTBOX:
+                raise OverflowError("too many messages waiting to be sent")
+        self._outbox.append(message)
+        self._wake_writer.set()
+        return self.connected
+
+    @property
+    def pending(self) -> int:
+        """Requests waiting in the outbox."""
+        return len(self._outbox)
+
+    def retry_now(self) -> None:
+        """Cut the current backoff wait short."""
+        self._wake_retry.set()
+
+    async def quit(self, reason: str | None = None, timeout: float = 1.0) -> None:
+        """Say goodbye (if connected) and stop reconnecting."""
+        self._stopped = True
+        self._wake_retry.set()
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
+                await asyncio.wait_for(conn.send(Quit(reason=reason)), timeout)
+            await conn.close()
+
+    def stop(self) -> None:
+        """Stop without a goodbye: close the connection, do not reconnect."""
+        self._stopped = True
+        self._wake_retry.set()
+        if self._conn is not None:
+            self._conn.abort()
+
+    # ------------------------------------------------------------------ the loop
+
+    async def run(self, emit: Callable[[SessionEvent], None]) -> None:
+        """Connect and stay connected until `stop`/`quit` or a fatal `hello` error."""
+        self._emit = emit
+        attempt = 0
+        reconnect = False
+        while not self._stopped:
+            self._set_state(ConnState.RECONNECTING if reconnect else ConnState.CONNECTING)
+            reason = ""
+            try:
+                conn = await ChatConnection.open(self.host, self.port, self.connect_timeout)
+            except (OSError, TimeoutError) as exc:
+                reason = f"cannot connect to {self.host}:{self.port}: {exc or 'timed out'}"
+            else:
+                try:
+                    welcome = await conn.hello(self.nick, self.password, self.connect_timeout)
+                except HelloRejected as exc:
+                    await conn.close()
+                    if exc.error.code in HELLO_FATAL and not reconnect:
+                        self._set_state(ConnState.OFFLINE, reason=exc.error.message)
+                        emit(Rejected(exc.error))
+                        return
+                    reason = f"{exc.error.code}: {exc.error.message}"
+                except (ConnectionClosed, TimeoutError, OSError) as exc:
+                    await conn.close()
+                    reason = f"no welcome from server: {exc or 'timed out'}"
+                else:
+                    attempt = 0
+                    reason = await self._serve(conn, welcome, reconnect)
+                    reconnect = True
+            if self._stopped:
+                break
+            delay = self.backoff.delay(attempt)
+            attempt += 1
+            self._set_state(ConnState.RECONNECTING, retry_in=delay, reason=reason)
+            self._wake_retry.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_retry.wait(), delay)
+        self._set_state(ConnState.OFFLINE, reason="stopped")
+
+    def _set_state(self, state: ConnState, retry_in: float | None = None, reason: str = "") -> None:
+        self.state = state
+        self._emit(StateChanged(state, retry_in, reason))
+
+    async def _serve(self, conn: ChatConnection, welcome: Welcome, reconnect: bool) -> str:
+        """Use one registered connection until it ends; return why it ended."""
+        self._conn = conn
+        self.welcome = welcome
+        self.nick = welcome.nick
+        self._pings.clear()
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            early: list[ServerMessage] = []
+            restarted = False
+            if reconnect:
+                restarted = await self._probe(conn, early)
+                if restarted:
+                    self.max_id = 0
+                    for mark in self.rooms.values():
+                        mark.last_id, mark.last_ts = 0, ""
+            self.state = ConnState.CONNECTED
+            pending = len(self._outbox)
+            self._emit(StateChanged(ConnState.CONNECTED))
+            self._emit(Connected(welcome, reconnect, restarted, pending))
+            # Rejoin first: the server handles frames in order, so queued lines follow.
+            joins = [Join(room=m.name, since=m.last_id or None) for m in self.rooms.values()]
+            if not reconnect:
+                joins += [Join(room=room) for room in self.initial_rooms]
+            for join in joins:
+                await conn.send(join)
+            tasks = [
+                asyncio.create_task(self._writer(conn)),
+                asyncio.create_task(self._keepalive(conn)),
+            ]
+            for message in early:
+                self._dispatch(message)
+            async for message in conn.events():
+                self._dispatch(message)
+            return "connection closed by the server"
+        except ConnectionClosed as exc:
+            return str(exc)
+        finally:
+            self._conn = None
+            if self.state is ConnState.CONNECTED:
+                self.state = ConnState.RECONNECTING
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed, OSError):
+                    await task
+            await conn.close()
+
+    async def _probe(self, conn: ChatConnection, early: list[ServerMessage]) -> bool:
+        """Whether this is a different server process than before (its ids started again)."""
+        if self.max_id == 0:
+            return False
+        await conn.send(SendDm(to=self.nick, text=PROBE_TEXT, ref=PROBE_REF))
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                while True:
+                    message = await conn.recv()
+                    if isinstance(message, DirectMessage) and message.ref == PROBE_REF:
+                        return message.id <= self.max_id
+                    if isinstance(message, Error) and message.ref == PROBE_REF:
+                        return False
+                    early.append(message)
+        except TimeoutError:
+            return False
+
+    async def _writer(self, conn: ChatConnection) -> None:
+        while True:
+            while self._outbox:
+                await conn.send(self._outbox[0])
+                self._outbox.popleft()
+            self._wake_writer.clear()
+            await self._wake_writer.wait()
+
+    async def _keepalive(self, conn: ChatConnection) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            if self._pings and now - min(self._pings.values()) > self.ping_timeout:
+                conn.abort()  # the server stopped answering: the read loop ends
+                return
+            token = f"rtt-{next(self._tokens)}"
+            self._pings[token] = now
+            await conn.send(Ping(token=token))
+            await asyncio.sleep(self.ping_interval)
+
+    # ------------------------------------------------------------------ incoming
+
+    def _dispatch(self, message: ServerMessage) -> None:
+        match message:
+            case ChatMessage():
+                mark = self.rooms.get(name_key(message.room))
+                if mark is not None:
+                    if mark.is_seen(message):
+                        return  # already shown
+                    mark.mark(message)
+                self.max_id = max(self.max_id, message.id)
+            case History():
+                mark = self.rooms.get(name_key(message.room))
+                fresh = [m for m in message.messages if mark is None or not mark.is_seen(m)]
+                if mark is not None and fresh:
+                    mark.mark(fresh[-1])
+                if fresh:
+                    self.max_id = max(self.max_id, fresh[-1].id)
+                if len(fresh) != len(message.messages):
+                    message = message.model_copy(update={"messages": fresh})
+            case DirectMessage():
+                if message.ref == PROBE_REF:
+                    return
+                self.max_id = max(self.max_id, message.id)
+            case Joined() if name_key(message.nick) == name_key(self.nick):
+                self.rooms.setdefault(name_key(message.room), RoomMark(message.room))
+            case Left() if name_key(message.nick) == name_key(self.nick):
+                self.rooms.pop(name_key(message.room), None)
+            case NickChanged() if name_key(message.old) == name_key(self.nick):
+                self.nick = message.new
+            case Pong() if message.token in self._pings:
+                sent = self._pings.pop(message.token)
+                self.rtt = asyncio.get_running_loop().time() - sent
+                self._emit(RoundTrip(self.rtt))
+                return
+        self._emit(message)
+
+
+__all__ = [
+    "Backoff",
+    "ConnState",
+    "Connected",
+    "Rejected",
+    "RoomMark",
+    "RoundTrip",
+    "Session",
+    "SessionEvent",
+    "StateChanged",
+]

@@ -1,0 +1,1 @@
+"""The chat screen's widgets: log, room list, member list, status and topic bars, input line."""

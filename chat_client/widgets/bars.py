@@ -1,0 +1,85 @@
+"""One-line bars: the status line (server, backend, connection, ping) and the topic line."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from chat_client.session import ConnState
+from chat_client.text import inert
+
+STATE_STYLES = {
+    ConnState.CONNECTED: "bold #98c379",
+    ConnState.CONNECTING: "bold #e5c07b",
+    ConnState.RECONNECTING: "bold #e5c07b",
+    ConnState.OFFLINE: "bold #e06c75",
+}
+
+
+class StatusBar(Static):
+    """`wirechat  127.0.0.1:8089  asyncio  ● connected  rtt 1 ms  alice`."""
+
+    def __init__(self, server: str, *, id: str | None = None) -> None:
+        super().__init__("", id=id, markup=False)
+        self.server = server
+        self.backend = ""
+        self.nick = ""
+        self.state = ConnState.CONNECTING
+        self.retry_at: float | None = None
+        self.rtt: float | None = None
+        self.pending = 0
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self.redraw)
+        self.redraw()
+
+    def status_text(self) -> Text:
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append(" wirechat ", style="bold reverse")
+        line.append("  ")
+        line.append(inert(self.server), style="bold")
+        if self.backend:
+            line.append("  backend ", style="dim")
+            line.append(inert(self.backend))
+        line.append("  ● ", style=STATE_STYLES[self.state])
+        label = self.state.value
+        if self.state is ConnState.RECONNECTING and self.retry_at is not None:
+            remaining = max(0, round(self.retry_at - self.app_time()))
+            label = f"reconnecting in {remaining}s"
+        line.append(label, style=STATE_STYLES[self.state])
+        if self.state is ConnState.CONNECTED and self.rtt is not None:
+            line.append("  ping ", style="dim")
+            line.append(f"{self.rtt * 1000:.0f} ms")
+        if self.pending:
+            line.append(f"  {self.pending} queued", style="bold #e5c07b")
+        if self.nick:
+            line.append("  as ", style="dim")
+            line.append(inert(self.nick), style="bold")
+        return line
+
+    def app_time(self) -> float:
+        import time
+
+        return time.monotonic()
+
+    def redraw(self) -> None:
+        self.update(self.status_text())
+
+
+class TopicBar(Static):
+    """The current conversation's name and topic."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id, markup=False)
+
+    def show(self, label: str, topic: str, by: str = "") -> None:
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append(inert(label), style="bold")
+        if topic:
+            line.append("  ")
+            line.append(inert(topic))
+            if by:
+                line.append(f"  (set by {inert(by)})", style="dim")
+        else:
+            line.append("  no topic", style="dim italic")
+        self.update(line)

@@ -1,0 +1,123 @@
+"""The input line: history on up/down, tab completion, and `ChatInput.Line` on enter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from textual.binding import Binding
+from textual.events import Key
+from textual.message import Message
+from textual.widgets import Input
+
+from chat_client.completion import Completion, apply, complete
+
+MAX_HISTORY = 500
+
+
+@dataclass(slots=True)
+class CompletionSource:
+    """Where completion candidates come from (filled in by the screen)."""
+
+    commands: Callable[[], list[str]] = list
+    nicks: Callable[[], list[str]] = list
+    rooms: Callable[[], list[str]] = list
+
+
+@dataclass(slots=True)
+class InputHistory:
+    """Lines entered before, browsed like a shell history; the draft line is kept."""
+
+    entries: list[str] = field(default_factory=list)
+    position: int = 0
+    draft: str = ""
+
+    def add(self, line: str) -> None:
+        if line and (not self.entries or self.entries[-1] != line):
+            self.entries.append(line)
+            del self.entries[:-MAX_HISTORY]
+        self.position = len(self.entries)
+        self.draft = ""
+
+    def back(self, current: str) -> str | None:
+        if self.position == 0:
+            return None
+        if self.position == len(self.entries):
+            self.draft = current
+        self.position -= 1
+        return self.entries[self.position]
+
+    def forward(self) -> str | None:
+        if self.position >= len(self.entries):
+            return None
+        self.position += 1
+        if self.position == len(self.entries):
+            return self.draft
+        return self.entries[self.position]
+
+
+class ChatInput(Input):
+    """A one-line editor for chat text and slash commands."""
+
+    BINDINGS = [
+        Binding("up", "history_back", "Previous line", show=False),
+        Binding("down", "history_forward", "Next line", show=False),
+        Binding("tab", "complete", "Complete", show=False),
+    ]
+
+    class Line(Message):
+        """The user pressed enter on a non-empty line."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    def __init__(self, *, id: str | None = None, placeholder: str = "") -> None:
+        super().__init__(id=id, placeholder=placeholder, select_on_focus=False)
+        self.history = InputHistory()
+        self.source = CompletionSource()
+        self._completion: Completion | None = None
+        self._base: tuple[str, int] = ("", 0)
+
+    async def on_key(self, event: Key) -> None:
+        if event.key != "tab":
+            self._completion = None
+
+    def action_history_back(self) -> None:
+        line = self.history.back(self.value)
+        if line is not None:
+            self.value = line
+            self.cursor_position = len(line)
+
+    def action_history_forward(self) -> None:
+        line = self.history.forward()
+        if line is not None:
+            self.value = line
+            self.cursor_position = len(line)
+
+    def action_complete(self) -> None:
+        if self._completion is None:
+            self._base = (self.value, self.cursor_position)
+            self._completion = complete(
+                self.value,
+                self.cursor_position,
+                commands=self.source.commands(),
+                nicks=self.source.nicks(),
+                rooms=self.source.rooms(),
+            )
+            if self._completion is None:
+                self.app.bell()
+                return
+        else:
+            self._completion.index = (self._completion.index + 1) % len(self._completion.candidates)
+        value, cursor = apply(*self._base, self._completion)
+        self.value = value
+        self.cursor_position = cursor
+
+    async def action_submit(self) -> None:
+        line = self.value
+        if not line.strip():
+            return
+        self.history.add(line)
+        self.value = ""
+        self.post_message(self.Line(line))

@@ -1,0 +1,55 @@
+"""The list of conversations (rooms and direct messages) with unread counts and mention marks."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from chat_client.conversations import Conversation, Conversations, Kind
+from chat_client.text import inert
+
+
+def room_entry(conv: Conversation) -> Text:
+    """`#lobby  3` / `@bob !1`: a label for one conversation, built without markup."""
+    line = Text(no_wrap=True, overflow="ellipsis")
+    if conv.kind is Kind.SERVER:
+        line.append(inert(conv.name), style="italic")
+    else:
+        line.append("#" if conv.kind is Kind.ROOM else "@", style="dim")
+        line.append(inert(conv.name), style="bold" if conv.unread else "")
+    if conv.mention:
+        line.append(f" !{conv.unread}", style="bold reverse #e06c75")
+    elif conv.unread:
+        line.append(f" {conv.unread}", style="bold #61afef")
+    return line
+
+
+class RoomList(OptionList):
+    """Rooms and DMs; selecting one posts `RoomList.Picked`."""
+
+    class Picked(Message):
+        """The user picked a conversation."""
+
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key = key
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, markup=False)
+        self.border_title = "Rooms"
+        self._keys: list[str] = []
+
+    def show(self, conversations: Conversations) -> None:
+        """Redraw from the model, highlighting the active conversation."""
+        convs = list(conversations.items.values())
+        self._keys = [c.key for c in convs]
+        self.set_options(Option(room_entry(c), id=c.widget_id) for c in convs)
+        if conversations.active in self._keys:
+            self.highlighted = self._keys.index(conversations.active)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if 0 <= event.option_index < len(self._keys):
+            self.post_message(self.Picked(self._keys[event.option_index]))

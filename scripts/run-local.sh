@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Start a local server in the background, wait for its port, run the client in `lobby`,
+# and stop exactly that server (by its PID) when the client exits.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+HOST=127.0.0.1
+PORT="${PORT:-8089}"
+NICK="${NICK:-${USER:-guest}}"
+LOG="$(mktemp -t wirechat-server.XXXXXX)"
+
+"$BIN/chat-server" --host "$HOST" --port "$PORT" 2>"$LOG" &
+SERVER_PID=$!
+cleanup() {
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    rm -f "$LOG"
+}
+trap cleanup EXIT INT TERM
+
+for _ in $(seq 1 100); do
+    if grep -q "listening on" "$LOG"; then
+        break
+    fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        echo "chat-server did not start:" >&2
+        cat "$LOG" >&2
+        exit 1
+    fi
+    sleep 0.1
+done
+grep -q "listening on" "$LOG" || { echo "chat-server did not open its port in time" >&2; exit 1; }
+
+"$BIN/chat-client" --host "$HOST" --port "$PORT" --nick "$NICK" --room lobby
