@@ -33,9 +33,21 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
 
-    def start(self, port: int = 0, timeout: float = 15.0) -> ServerProcess:
+    def start(self, port: int | None = None, timeout: float = 15.0) -> ServerProcess:
+        """Start and wait for the listening line. Without `port`, reuse the last one (0 at
+        first), retrying while the old process's port is not free yet."""
+        if port is not None:
+            self.port = port
+        deadline = time.monotonic() + timeout
+        while not self._spawn(deadline):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {''.join(self.log[-5:])}")
+            time.sleep(0.1)
+        return self
+
+    def _spawn(self, deadline: float) -> bool:
         cmd = [sys.executable, "-m", "chat_server", "--backend", self.backend]
-        cmd += ["--host", self.host, "--port", str(port), *self.args]
+        cmd += ["--host", self.host, "--port", str(self.port), *self.args]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             cmd,
@@ -45,10 +57,11 @@ class ServerProcess:
             env=env,
         )
         found = threading.Event()
+        proc = self.proc
 
         def pump() -> None:
-            assert self.proc is not None and self.proc.stderr is not None
-            for line in self.proc.stderr:
+            assert proc.stderr is not None
+            for line in proc.stderr:
                 self.log.append(line.decode(errors="replace"))
                 match = _LISTENING.search(line)
                 if match and not found.is_set():
@@ -57,10 +70,19 @@ class ServerProcess:
 
         self._reader = threading.Thread(target=pump, daemon=True)
         self._reader.start()
-        if not found.wait(timeout):
-            self.kill()
-            raise RuntimeError(f"server did not start: {''.join(self.log)}")
-        return self
+        while not found.wait(0.05):
+            if proc.poll() is not None:  # exited: e.g. the port is still taken
+                self._close_pipe()
+                return False
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"server did not start: {''.join(self.log)}")
+        return True
+
+    def restart(self) -> ServerProcess:
+        """Stop, then start again on the same port (a fresh server: new ids, no rooms)."""
+        self.stop()
+        return self.start()
 
     def signal(self, sig: int = signal.SIGTERM) -> None:
         assert self.proc is not None
@@ -96,7 +118,7 @@ class ServerProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
-            self._close_pipe()
+        self._close_pipe()
 
     def output(self) -> str:
         return "".join(self.log)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from apptest import chat, enter, lines, make_app, peer, recv_until, started, text_of, wait_until
-from conftest import ServerProcess
-
 from chat_client.conversations import dm_key, room_key
 from chat_client.screens.connect import ConnectScreen
 from chat_client.widgets.chat_input import ChatInput
@@ -12,6 +9,18 @@ from chat_client.widgets.chat_log import ChatLog
 from chat_client.widgets.member_list import MemberList
 from chat_client.widgets.room_list import room_entry
 from protocol import ChatMessage, DirectMessage, Say, SendDm, SetTopic, Topic
+from tests.client.apptest import (
+    chat,
+    enter,
+    lines,
+    make_app,
+    peer,
+    recv_until,
+    started,
+    text_of,
+    wait_until,
+)
+from tests.helpers import ServerProcess
 
 SIZE = (120, 40)
 

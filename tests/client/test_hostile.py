@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from apptest import chat, enter, lines, make_app, peer, started, text_of, wait_until
-from conftest import ServerProcess
 from rich.text import Text
 
 from chat_client.conversations import room_key
@@ -14,6 +12,8 @@ from chat_client.palette import ChatCommands
 from chat_client.render import message_line
 from chat_client.widgets.chat_log import ChatLog
 from protocol import ChatMessage, DirectMessage, Join, Say, SendDm, SetTopic, Topic
+from tests.client.apptest import chat, enter, lines, make_app, peer, started, text_of, wait_until
+from tests.helpers import ServerProcess
 
 SIZE = (120, 40)
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import time
 
-from apptest import chat, enter, make_app, started, text_of, wait_until
-from conftest import ServerProcess
-
 from chat_client.conversations import room_key
 from chat_client.widgets.chat_log import MAX_LINES, ChatLog
 from protocol import ChatMessage
+from tests.client.apptest import chat, enter, make_app, started, text_of, wait_until
+from tests.helpers import ServerProcess
 
 SIZE = (120, 40)
 

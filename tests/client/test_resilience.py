@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import random
 
-from apptest import chat, enter, lines, make_app, peer, recv_until, started, text_of, wait_until
-from conftest import ServerProcess
-
 from chat_client.session import Backoff, ConnState
 from protocol import ChatMessage, Say
+from tests.client.apptest import (
+    chat,
+    enter,
+    lines,
+    make_app,
+    peer,
+    recv_until,
+    started,
+    text_of,
+    wait_until,
+)
+from tests.helpers import ServerProcess
 
 SIZE = (120, 40)
 

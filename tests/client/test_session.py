@@ -7,7 +7,6 @@ import random
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from conftest import HOST, ServerProcess
 
 from chat_client.net import ChatConnection
 from chat_client.session import (
@@ -21,6 +20,8 @@ from chat_client.session import (
     StateChanged,
 )
 from protocol import ChatMessage, History, Join, Say
+from tests.client.conftest import HOST
+from tests.helpers import ServerProcess
 
 
 class Recorder:
