@@ -7,13 +7,12 @@ current nick again, rejoins every room it was in with `join` + `since` = the las
 it saw there, and drops any message whose id is not above that last id, so a reconnect
 neither loses nor repeats a line.
 
-Message ids only increase on one server process; a restarted server starts again from 1.
-After a reconnect the session therefore sends itself a direct message (answered to it alone,
-never shown) and compares its id with the highest id seen so far: a smaller one means a new
-server, so the per-room marks are reset and rooms are rejoined from their full history. A
-message is only dropped as seen if both its id and its timestamp are not above the room's
-mark, so a new server whose ids already passed ours (other clients were faster) still gets
-its live messages shown.
+Message ids only increase within one run of a server; a restarted server starts again from 1.
+`welcome.instance` changes whenever the server restarts, so after a reconnect a different
+instance means a new server: the per-room marks are reset and rooms are rejoined from their
+full history. For a server that does not send `instance`, a message is only dropped as seen
+if both its id and its timestamp are not above the room's mark, so the live messages of a
+restarted server are still shown.
 
 Offline policy: chat lines (`say`, `dm`) and joins submitted while offline are kept in order
 in an outbox and sent after the next successful reconnect and rejoin (the UI marks them as
@@ -53,8 +52,6 @@ from protocol import (
 from protocol.messages import _Message
 from protocol.names import name_key
 
-PROBE_REF = "wirechat-epoch-probe"
-PROBE_TEXT = "epoch probe"
 #: Errors to `hello` that retrying cannot fix: reported, and the session stops.
 HELLO_FATAL = frozenset(
     {
@@ -171,6 +168,7 @@ class Session:
         self.rooms: dict[str, RoomMark] = {}
         self.max_id = 0
         self.welcome: Welcome | None = None
+        self._instance: str | None = None  # welcome.instance of the last server
         self.rtt: float | None = None
         self.initial_rooms = list(rooms)
         self._outbox: deque[_Message] = deque()
@@ -282,14 +280,12 @@ class Session:
         self._pings.clear()
         tasks: list[asyncio.Task[None]] = []
         try:
-            early: list[ServerMessage] = []
-            restarted = False
-            if reconnect:
-                restarted = await self._probe(conn, early)
-                if restarted:
-                    self.max_id = 0
-                    for mark in self.rooms.values():
-                        mark.last_id, mark.last_ts = 0, ""
+            restarted = reconnect and welcome.instance != self._instance
+            self._instance = welcome.instance
+            if restarted:
+                self.max_id = 0
+                for mark in self.rooms.values():
+                    mark.last_id, mark.last_ts = 0, ""
             self.state = ConnState.CONNECTED
             pending = len(self._outbox)
             self._emit(StateChanged(ConnState.CONNECTED))
@@ -304,8 +300,6 @@ class Session:
                 asyncio.create_task(self._writer(conn)),
                 asyncio.create_task(self._keepalive(conn)),
             ]
-            for message in early:
-                self._dispatch(message)
             async for message in conn.events():
                 self._dispatch(message)
             return "connection closed by the server"
@@ -321,23 +315,6 @@ class Session:
                 with contextlib.suppress(asyncio.CancelledError, ConnectionClosed, OSError):
                     await task
             await conn.close()
-
-    async def _probe(self, conn: ChatConnection, early: list[ServerMessage]) -> bool:
-        """Whether this is a different server process than before (its ids started again)."""
-        if self.max_id == 0:
-            return False
-        await conn.send(SendDm(to=self.nick, text=PROBE_TEXT, ref=PROBE_REF))
-        try:
-            async with asyncio.timeout(self.connect_timeout):
-                while True:
-                    message = await conn.recv()
-                    if isinstance(message, DirectMessage) and message.ref == PROBE_REF:
-                        return message.id <= self.max_id
-                    if isinstance(message, Error) and message.ref == PROBE_REF:
-                        return False
-                    early.append(message)
-        except TimeoutError:
-            return False
 
     async def _writer(self, conn: ChatConnection) -> None:
         while True:
@@ -380,8 +357,6 @@ class Session:
                 if len(fresh) != len(message.messages):
                     message = message.model_copy(update={"messages": fresh})
             case DirectMessage():
-                if message.ref == PROBE_REF:
-                    return
                 self.max_id = max(self.max_id, message.id)
             case Joined() if name_key(message.nick) == name_key(self.nick):
                 self.rooms.setdefault(name_key(message.room), RoomMark(message.room))

@@ -112,6 +112,9 @@ class Welcome(_Message):
     server: ServerInfo
     backend: str
     motd: str | None = None
+    # Added in 1.1 (optional for clients): a token that changes whenever the server restarts.
+    # Message ids are only comparable between connections to the same instance.
+    instance: str | None = None
 
 
 class Joined(_Message):

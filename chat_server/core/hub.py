@@ -23,6 +23,7 @@ import hmac
 import itertools
 import json
 import logging
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -110,6 +111,8 @@ class Hub:
         self.nicks: dict[str, Connection] = {}  # nick key -> registered connection
         self._conn_ids = itertools.count(1)
         self._message_ids = itertools.count(1)  # one sequence: increases within every room
+        # Identifies this run of the server: ids start again when it changes (a restart).
+        self.instance = secrets.token_hex(8)
         self._server_info = ServerInfo(name=self.config.server_name, version=__version__)
         self._handlers: dict[type[_Message], Handler] = {
             Hello: self._hello,
@@ -347,6 +350,7 @@ class Hub:
                 server=self._server_info,
                 backend=self.backend,
                 motd=self.config.motd,
+                instance=self.instance,
             ),
         )
 

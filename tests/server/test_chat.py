@@ -24,6 +24,7 @@ async def test_hello_gets_welcome(server: ServerProcess, backend: str) -> None:
         assert welcome["backend"] == backend
         assert welcome["server"]["name"] == "wirechat"
         assert welcome["server"]["version"]
+        assert re.fullmatch(r"[0-9a-f]{16}", welcome["instance"])
     finally:
         await client.close()
 

@@ -123,3 +123,20 @@ async def test_password(backend: str) -> None:
         await right.close()
     finally:
         assert server.stop() == 0
+
+
+async def test_instance_changes_when_the_server_restarts(backend: str) -> None:
+    server = ServerProcess(backend).start()
+    try:
+        instances = []
+        for _ in range(2):
+            for _ in range(2):
+                client = await WireClient.connect(server)
+                instances.append((await client.hello("same"))["instance"])
+                await client.send("quit")
+                assert await client.closed()
+                await client.close()
+            server.restart()
+        assert instances[0] == instances[1] != instances[2] == instances[3]
+    finally:
+        assert server.stop() == 0
