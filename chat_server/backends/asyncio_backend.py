@@ -12,7 +12,7 @@ import logging
 import signal
 from collections.abc import Callable
 
-from chat_server.backends.base import CLOSE_LINGER, REAP_INTERVAL, ServeOptions
+from chat_server.backends.base import CLOSE_LINGER, ServeOptions, reap_interval
 from chat_server.core import Connection, Hub
 
 log = logging.getLogger("chat_server")
@@ -114,7 +114,7 @@ async def serve_async(hub: Hub, options: ServeOptions) -> None:
         loop.add_signal_handler(sig, stop.set)
     host, port = server.sockets[0].getsockname()[:2]
     options.ready(host, port)
-    reaper = _every(loop, REAP_INTERVAL, hub.reap_idle)
+    reaper = _every(loop, reap_interval(hub), hub.reap_idle)
     try:
         await stop.wait()
     finally:
