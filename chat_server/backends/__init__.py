@@ -11,10 +11,11 @@ from typing import Literal
 
 from chat_server.backends.base import Backend, ServeOptions
 
-BackendName = Literal["asyncio"]
+BackendName = Literal["asyncio", "uvloop", "selectors", "threadpool", "socketserver"]
 
 BACKENDS: dict[str, str] = {
     "asyncio": "chat_server.backends.asyncio_backend:serve",
+    "uvloop": "chat_server.backends.uvloop_backend:serve",
 }
 DEFAULT_BACKEND = "asyncio"
 

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
+from typing import cast
 
 from chat_server.backends.base import CLOSE_LINGER, ServeOptions, reap_interval
 from chat_server.core import Connection, Hub
@@ -65,10 +66,10 @@ class ChatProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport (uvloop's does not subclass asyncio.Transport, hence no isinstance).
+        self.transport = cast(asyncio.Transport, transport)
         self.flusher.open.add(self)
-        peer = transport.get_extra_info("peername")
+        peer = self.transport.get_extra_info("peername")
         label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.conn: Connection = self.hub.open(self, label)
 
