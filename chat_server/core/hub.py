@@ -2,7 +2,8 @@
 
 A backend owns the sockets and calls four methods:
 
-- `open(io, peer)` when a client connects, keeping the returned Connection;
+- `open(io, peer)` when a client connects, keeping the returned Connection (`full=True`
+  refuses it as `server_full` when the backend itself has no room for it);
 - `receive(conn, data)` with every chunk read from it;
 - `lost(conn)` when the peer goes away (EOF, reset, error);
 - `shutdown()` once, when the server stops.
@@ -128,11 +129,16 @@ class Hub:
 
     # ------------------------------------------------------------------ backend API
 
-    def open(self, io: ConnectionIO, peer: str) -> Connection:
-        """Register a new connection. If the server is full it comes back already closed."""
+    def open(self, io: ConnectionIO, peer: str, *, full: bool = False) -> Connection:
+        """Register a new connection. If the server is full it comes back already closed.
+
+        A backend passes `full=True` when it has no capacity of its own for the connection
+        (every pool worker busy, a descriptor its selector cannot watch): the client then gets
+        the same fatal `server_full` error as when `max_clients` is reached.
+        """
         conn = Connection(next(self._conn_ids), peer, io, self.config.max_frame, self.clock())
         log.info("connect %s id=%d", peer, conn.id)
-        if self.closing or len(self.connections) >= self.config.max_clients:
+        if full or self.closing or len(self.connections) >= self.config.max_clients:
             reason = "server is shutting down" if self.closing else "server is full"
             self._fail(conn, ProtocolError(ErrorCode.SERVER_FULL, reason))
             return conn
