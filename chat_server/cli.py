@@ -139,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
         )
         serve(hub, options)
+    except BackendUnavailable as exc:
+        print(f"chat-server: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"chat-server: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

@@ -16,6 +16,7 @@ BackendName = Literal["asyncio", "uvloop", "selectors", "threadpool", "socketser
 BACKENDS: dict[str, str] = {
     "asyncio": "chat_server.backends.asyncio_backend:serve",
     "uvloop": "chat_server.backends.uvloop_backend:serve",
+    "selectors": "chat_server.backends.selectors_backend:serve",
 }
 DEFAULT_BACKEND = "asyncio"
 
