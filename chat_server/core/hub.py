@@ -251,6 +251,8 @@ class Hub:
         self._drop(conn, exc.code.value)
 
     def _slow_consumer(self, conn: Connection) -> None:
+        if conn.closed:  # already dropped by a cascade of `left` broadcasts
+            return
         # What is queued will never be read in time: replace it with the error.
         conn.out.clear()
         conn.out_bytes = 0
@@ -274,14 +276,19 @@ class Hub:
             ts = utc_now()
             for room in conn.rooms.values():
                 del room.members[conn]
-                frame = encode(Left(room=room.name, nick=conn.nick, reason=reason, ts=ts))
-                self._broadcast(room.members, frame)
                 if not room.members:
-                    del self.rooms[room.key]
+                    self._forget_room(room)
+                frame = encode(Left(room=room.name, nick=conn.nick, reason=reason, ts=ts))
+                # May drop other slow members in turn; the room is already consistent.
+                self._broadcast(room.members, frame)
             conn.rooms.clear()
         log.info("disconnect %r reason=%s", conn, reason)
         # Wake the backend so it flushes what is queued and then closes the socket.
         self._wake(conn)
+
+    def _forget_room(self, room: Room) -> None:
+        if self.rooms.get(room.key) is room:
+            del self.rooms[room.key]
 
     # ------------------------------------------------------------------ dispatch
 
@@ -399,11 +406,14 @@ class Hub:
     def _leave(self, conn: Connection, msg: Leave) -> None:
         assert conn.nick is not None
         room = self._room_of(conn, msg.room)
-        self._broadcast(room.members, encode(Left(room=room.name, nick=conn.nick, ts=utc_now())))
+        # Leave first, then tell: if this broadcast drops the leaver as a slow consumer, it
+        # must not announce a second `left` for this room.
         del room.members[conn]
         del conn.rooms[room.key]
         if not room.members:
-            del self.rooms[room.key]
+            self._forget_room(room)
+        frame = encode(Left(room=room.name, nick=conn.nick, ts=utc_now()))
+        self._broadcast([*room.members, conn], frame)
 
     def _say(self, conn: Connection, msg: Say) -> None:
         assert conn.nick is not None
