@@ -2,7 +2,8 @@
 
 Reads go straight to the core. Output is coalesced: the first frame queued for a connection
 in a loop turn schedules one flush (`call_soon`), which runs after every read of that turn and
-writes each connection's frames with a single `transport.write`.
+writes each connection's frames with a single `transport.write` (or sooner, once the turn has
+read more than READ_SIZE bytes, so a burst cannot pile up in the core past max_outbuf).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import signal
 from collections.abc import Callable
 from typing import cast
 
-from chat_server.backends.base import CLOSE_LINGER, ServeOptions, reap_interval
+from chat_server.backends.base import CLOSE_LINGER, READ_SIZE, ServeOptions, reap_interval
 from chat_server.core import Connection, Hub
 
 log = logging.getLogger("chat_server")
@@ -22,7 +23,7 @@ log = logging.getLogger("chat_server")
 class _Flusher:
     """Collects connections with pending output and writes them all once per loop turn."""
 
-    __slots__ = ("hub", "loop", "open", "pending", "scheduled")
+    __slots__ = ("hub", "loop", "open", "pending", "received", "scheduled")
 
     def __init__(self, hub: Hub, loop: asyncio.AbstractEventLoop) -> None:
         self.hub = hub
@@ -30,6 +31,14 @@ class _Flusher:
         self.pending: list[ChatProtocol] = []
         self.scheduled = False
         self.open: set[ChatProtocol] = set()  # for shutdown: who still has a socket
+        self.received = 0  # bytes read since the last flush
+
+    def note_read(self, size: int) -> None:
+        """Flush early once a turn has read a lot (uvloop reads many chunks per turn): what
+        the core queues between flushes counts against every member's max_outbuf."""
+        self.received += size
+        if self.received >= READ_SIZE and self.pending:
+            self.flush()
 
     def add(self, proto: ChatProtocol) -> None:
         self.pending.append(proto)
@@ -39,6 +48,7 @@ class _Flusher:
 
     def flush(self) -> None:
         self.scheduled = False
+        self.received = 0
         check_backlog = self.hub.check_backlog
         while self.pending:
             batch, self.pending = self.pending, []
@@ -75,6 +85,7 @@ class ChatProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.hub.receive(self.conn, data)
+        self.flusher.note_read(len(data))
 
     def eof_received(self) -> bool:
         # Keep the write side open: the core's wake-up flushes what is queued, then closes.

@@ -71,6 +71,7 @@ class _Loop:
         self.lingering: set[_Client] = set()
         self.fd_limit = FD_SETSIZE if isinstance(sel, selectors.SelectSelector) else None
         self.stopping = False
+        self.received = 0  # bytes read since the last flush
 
     # ------------------------------------------------------------------ events
 
@@ -113,6 +114,9 @@ class _Loop:
             return
         if data:
             self.hub.receive(client.conn, data)
+            self.received += len(data)
+            if self.received >= READ_SIZE:  # flush early: see flush()
+                self.flush()
         else:
             client.reading = False
             self.hub.lost(client.conn, "connection closed")
@@ -122,7 +126,12 @@ class _Loop:
             self._settle(client)
 
     def flush(self) -> None:
-        """Write what the core queued this turn: one send per connection."""
+        """Write what the core queued this turn: one send per connection.
+
+        Also called in the middle of a turn once it has read READ_SIZE bytes: what the core
+        queues between flushes counts against every member's max_outbuf.
+        """
+        self.received = 0
         check_backlog = self.hub.check_backlog
         while self.dirty:
             batch, self.dirty = self.dirty, []
