@@ -17,6 +17,7 @@ BACKENDS: dict[str, str] = {
     "asyncio": "chat_server.backends.asyncio_backend:serve",
     "uvloop": "chat_server.backends.uvloop_backend:serve",
     "selectors": "chat_server.backends.selectors_backend:serve",
+    "threadpool": "chat_server.backends.threadpool_backend:serve",
 }
 DEFAULT_BACKEND = "asyncio"
 
