@@ -18,6 +18,7 @@ BACKENDS: dict[str, str] = {
     "uvloop": "chat_server.backends.uvloop_backend:serve",
     "selectors": "chat_server.backends.selectors_backend:serve",
     "threadpool": "chat_server.backends.threadpool_backend:serve",
+    "socketserver": "chat_server.backends.socketserver_backend:serve",
 }
 DEFAULT_BACKEND = "asyncio"
 

@@ -38,6 +38,7 @@ class Peer:
     """One socket of a threaded backend: its core connection and the writer's state for it."""
 
     __slots__ = (
+        "closing",
         "conn",
         "core",
         "cut",
@@ -61,6 +62,7 @@ class Peer:
         self.out = bytearray()
         self.events = 0  # registered with the writer's selector for EVENT_WRITE
         self.deadline: float | None = None  # closed by the core with data left to send
+        self.closing = False  # conn.closed as seen when its output was last taken
         self.writer_done = False
         self.cut = False  # close with a reset: the peer never took its last bytes
         self.finished = threading.Event()  # the writer is done with this socket
@@ -182,6 +184,9 @@ class ThreadedCore:
                     data = peer.conn.take_output()
                     if data and not peer.writer_done:
                         peer.out += data
+                    # Read with take_output, under the lock: the core may close the
+                    # connection (and queue a last frame) while _write runs.
+                    peer.closing = peer.conn.closed
                     ready[peer] = None
             self._write(list(ready))
             with self._flushed:
@@ -213,7 +218,7 @@ class ThreadedCore:
                     self._finish(peer)
                     continue
                 del peer.out[:sent]
-            if peer.conn.closed:  # plain bool read; the core sets it once and for all
+            if peer.closing:
                 if not peer.out:
                     self._finish(peer)
                     continue
