@@ -116,7 +116,8 @@ class ThreadedCore:
         """The reader thread's whole life: feed the core until EOF, then close the socket."""
         sock = peer.sock
         try:
-            while not peer.writer_done:  # closed: stop even if the peer keeps sending
+            # Closed or shutting down: stop, even if the peer keeps sending.
+            while not peer.writer_done and not self._stopping.is_set():
                 try:
                     data = sock.recv(READ_SIZE)
                 except OSError:

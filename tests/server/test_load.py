@@ -210,3 +210,36 @@ async def test_idle_client_is_reaped_and_active_one_kept(backend: str) -> None:
         for client in clients:
             await client.close()
         assert server.stop() == 0
+
+
+async def test_sigterm_with_a_member_that_never_reads(backend: str) -> None:
+    # A cap high enough that the sleeper is not dropped: the server still holds data for it at
+    # shutdown, beyond what the kernel buffers took, and must cut it after CLOSE_LINGER.
+    server = ServerProcess(backend, "--max-outbuf", str(32 << 20)).start()
+    sleeper: RawClient | None = None
+    clients: list[WireClient] = []
+    try:
+        for nick in ("talker", "listener"):
+            client = await WireClient.connect(server)
+            await client.hello(nick)
+            await client.join("stuck")
+            clients.append(client)
+        sleeper = await asyncio.to_thread(RawClient, server)
+        await asyncio.to_thread(sleeper.register, "sleeper", "stuck")
+        count = 1000  # about 6 MB: more than the kernel buffers between us and the sleeper
+        await asyncio.gather(
+            clients[0].send_raw(burst("stuck", count, 6000)),
+            *(read_all(client, count) for client in clients),
+        )
+        started = time.monotonic()
+        server.stop(timeout=10)  # SIGTERM; fails if the server does not exit in time
+        assert server.proc is not None and server.proc.returncode == 0
+        assert time.monotonic() - started < 6
+        for client in clients:
+            await client.expect("bye")
+    finally:
+        if sleeper is not None:
+            sleeper.close()
+        for client in clients:
+            await client.close()
+        server.kill()
