@@ -7,7 +7,7 @@ import logging
 import sys
 
 from chat_server.backends import BACKENDS, DEFAULT_BACKEND, BackendUnavailable, load_backend
-from chat_server.backends.base import ServeOptions
+from chat_server.backends.base import DEFAULT_WORKERS, SELECTORS, ServeOptions
 from chat_server.core import CoreConfig, Hub
 from protocol.framing import MAX_FRAME_LIMIT
 
@@ -76,6 +76,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds without a frame from a client before it is dropped "
         f"(default: {defaults.idle_timeout:g})",
     )
+    parser.add_argument(
+        "--selector",
+        choices=list(SELECTORS),
+        default="default",
+        help="selectors backend only: the system call that waits for sockets "
+        "(default: the best one here, epoll on Linux)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=DEFAULT_WORKERS,
+        help="threadpool backend only: pool size, which is also the most clients served at once "
+        f"(default: {DEFAULT_WORKERS})",
+    )
     parser.add_argument("--password", default=None, help="require this password in hello")
     parser.add_argument("--motd", default=None, help="message of the day sent in welcome")
     parser.add_argument(
@@ -117,7 +131,17 @@ def main(argv: list[str] | None = None) -> int:
         log.info("listening on %s:%d backend=%s", host, port, args.backend)
 
     try:
-        serve(hub, ServeOptions(host=args.host, port=args.port, ready=ready))
+        options = ServeOptions(
+            host=args.host,
+            port=args.port,
+            ready=ready,
+            selector=args.selector,
+            workers=args.workers,
+        )
+        serve(hub, options)
+    except BackendUnavailable as exc:
+        print(f"chat-server: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"chat-server: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

@@ -11,10 +11,14 @@ from typing import Literal
 
 from chat_server.backends.base import Backend, ServeOptions
 
-BackendName = Literal["asyncio"]
+BackendName = Literal["asyncio", "uvloop", "selectors", "threadpool", "socketserver"]
 
 BACKENDS: dict[str, str] = {
     "asyncio": "chat_server.backends.asyncio_backend:serve",
+    "uvloop": "chat_server.backends.uvloop_backend:serve",
+    "selectors": "chat_server.backends.selectors_backend:serve",
+    "threadpool": "chat_server.backends.threadpool_backend:serve",
+    "socketserver": "chat_server.backends.socketserver_backend:serve",
 }
 DEFAULT_BACKEND = "asyncio"
 

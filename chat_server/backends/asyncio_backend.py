@@ -2,7 +2,8 @@
 
 Reads go straight to the core. Output is coalesced: the first frame queued for a connection
 in a loop turn schedules one flush (`call_soon`), which runs after every read of that turn and
-writes each connection's frames with a single `transport.write`.
+writes each connection's frames with a single `transport.write` (or sooner, once the turn has
+read more than READ_SIZE bytes, so a burst cannot pile up in the core past max_outbuf).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
+from typing import cast
 
-from chat_server.backends.base import CLOSE_LINGER, REAP_INTERVAL, ServeOptions
+from chat_server.backends.base import CLOSE_LINGER, READ_SIZE, ServeOptions, reap_interval
 from chat_server.core import Connection, Hub
 
 log = logging.getLogger("chat_server")
@@ -21,7 +23,7 @@ log = logging.getLogger("chat_server")
 class _Flusher:
     """Collects connections with pending output and writes them all once per loop turn."""
 
-    __slots__ = ("hub", "loop", "open", "pending", "scheduled")
+    __slots__ = ("hub", "loop", "open", "pending", "received", "scheduled")
 
     def __init__(self, hub: Hub, loop: asyncio.AbstractEventLoop) -> None:
         self.hub = hub
@@ -29,6 +31,14 @@ class _Flusher:
         self.pending: list[ChatProtocol] = []
         self.scheduled = False
         self.open: set[ChatProtocol] = set()  # for shutdown: who still has a socket
+        self.received = 0  # bytes read since the last flush
+
+    def note_read(self, size: int) -> None:
+        """Flush early once a turn has read a lot (uvloop reads many chunks per turn): what
+        the core queues between flushes counts against every member's max_outbuf."""
+        self.received += size
+        if self.received >= READ_SIZE and self.pending:
+            self.flush()
 
     def add(self, proto: ChatProtocol) -> None:
         self.pending.append(proto)
@@ -38,6 +48,7 @@ class _Flusher:
 
     def flush(self) -> None:
         self.scheduled = False
+        self.received = 0
         check_backlog = self.hub.check_backlog
         while self.pending:
             batch, self.pending = self.pending, []
@@ -65,15 +76,16 @@ class ChatProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport (uvloop's does not subclass asyncio.Transport, hence no isinstance).
+        self.transport = cast(asyncio.Transport, transport)
         self.flusher.open.add(self)
-        peer = transport.get_extra_info("peername")
+        peer = self.transport.get_extra_info("peername")
         label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.conn: Connection = self.hub.open(self, label)
 
     def data_received(self, data: bytes) -> None:
         self.hub.receive(self.conn, data)
+        self.flusher.note_read(len(data))
 
     def eof_received(self) -> bool:
         # Keep the write side open: the core's wake-up flushes what is queued, then closes.
@@ -114,7 +126,7 @@ async def serve_async(hub: Hub, options: ServeOptions) -> None:
         loop.add_signal_handler(sig, stop.set)
     host, port = server.sockets[0].getsockname()[:2]
     options.ready(host, port)
-    reaper = _every(loop, REAP_INTERVAL, hub.reap_idle)
+    reaper = _every(loop, reap_interval(hub), hub.reap_idle)
     try:
         await stop.wait()
     finally:

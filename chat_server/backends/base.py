@@ -14,6 +14,15 @@ CLOSE_LINGER = 2.0
 REAP_INTERVAL = 5.0
 #: Bytes asked of the kernel per read.
 READ_SIZE = 256 * 1024
+#: Values of `--selector` (the selectors backend's choice of system call).
+SELECTORS = ("default", "select", "poll", "epoll")
+#: Default pool size of the threadpool backend: one worker per connected client.
+DEFAULT_WORKERS = 512
+
+
+def reap_interval(hub: Hub) -> float:
+    """How often to call `hub.reap_idle()`: REAP_INTERVAL, or less for a short idle timeout."""
+    return max(0.05, min(REAP_INTERVAL, hub.config.idle_timeout / 4))
 
 
 def _ignore_ready(host: str, port: int) -> None:
@@ -28,7 +37,7 @@ class ServeOptions:
     # Called once the listening socket is bound, with the address actually bound (port 0 works).
     ready: Callable[[str, int], None] = field(default=_ignore_ready)
     selector: str = "default"  # selectors backend only
-    workers: int = 512  # threadpool backend only
+    workers: int = DEFAULT_WORKERS  # threadpool backend only
 
 
 class Backend(Protocol):

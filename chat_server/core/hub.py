@@ -2,7 +2,8 @@
 
 A backend owns the sockets and calls four methods:
 
-- `open(io, peer)` when a client connects, keeping the returned Connection;
+- `open(io, peer)` when a client connects, keeping the returned Connection (`full=True`
+  refuses it as `server_full` when the backend itself has no room for it);
 - `receive(conn, data)` with every chunk read from it;
 - `lost(conn)` when the peer goes away (EOF, reset, error);
 - `shutdown()` once, when the server stops.
@@ -131,11 +132,16 @@ class Hub:
 
     # ------------------------------------------------------------------ backend API
 
-    def open(self, io: ConnectionIO, peer: str) -> Connection:
-        """Register a new connection. If the server is full it comes back already closed."""
+    def open(self, io: ConnectionIO, peer: str, *, full: bool = False) -> Connection:
+        """Register a new connection. If the server is full it comes back already closed.
+
+        A backend passes `full=True` when it has no capacity of its own for the connection
+        (every pool worker busy, a descriptor its selector cannot watch): the client then gets
+        the same fatal `server_full` error as when `max_clients` is reached.
+        """
         conn = Connection(next(self._conn_ids), peer, io, self.config.max_frame, self.clock())
         log.info("connect %s id=%d", peer, conn.id)
-        if self.closing or len(self.connections) >= self.config.max_clients:
+        if full or self.closing or len(self.connections) >= self.config.max_clients:
             reason = "server is shutting down" if self.closing else "server is full"
             self._fail(conn, ProtocolError(ErrorCode.SERVER_FULL, reason))
             return conn
@@ -248,6 +254,8 @@ class Hub:
         self._drop(conn, exc.code.value)
 
     def _slow_consumer(self, conn: Connection) -> None:
+        if conn.closed:  # already dropped by a cascade of `left` broadcasts
+            return
         # What is queued will never be read in time: replace it with the error.
         conn.out.clear()
         conn.out_bytes = 0
@@ -271,14 +279,19 @@ class Hub:
             ts = utc_now()
             for room in conn.rooms.values():
                 del room.members[conn]
-                frame = encode(Left(room=room.name, nick=conn.nick, reason=reason, ts=ts))
-                self._broadcast(room.members, frame)
                 if not room.members:
-                    del self.rooms[room.key]
+                    self._forget_room(room)
+                frame = encode(Left(room=room.name, nick=conn.nick, reason=reason, ts=ts))
+                # May drop other slow members in turn; the room is already consistent.
+                self._broadcast(room.members, frame)
             conn.rooms.clear()
         log.info("disconnect %r reason=%s", conn, reason)
         # Wake the backend so it flushes what is queued and then closes the socket.
         self._wake(conn)
+
+    def _forget_room(self, room: Room) -> None:
+        if self.rooms.get(room.key) is room:
+            del self.rooms[room.key]
 
     # ------------------------------------------------------------------ dispatch
 
@@ -397,11 +410,14 @@ class Hub:
     def _leave(self, conn: Connection, msg: Leave) -> None:
         assert conn.nick is not None
         room = self._room_of(conn, msg.room)
-        self._broadcast(room.members, encode(Left(room=room.name, nick=conn.nick, ts=utc_now())))
+        # Leave first, then tell: if this broadcast drops the leaver as a slow consumer, it
+        # must not announce a second `left` for this room.
         del room.members[conn]
         del conn.rooms[room.key]
         if not room.members:
-            del self.rooms[room.key]
+            self._forget_room(room)
+        frame = encode(Left(room=room.name, nick=conn.nick, ts=utc_now()))
+        self._broadcast([*room.members, conn], frame)
 
     def _say(self, conn: Connection, msg: Say) -> None:
         assert conn.nick is not None

@@ -1,0 +1,303 @@
+"""What the thread-per-connection backends share: the locked core, one writer, the reaper.
+
+Each connection has a reader thread (a pool worker or a socketserver handler) that blocks in
+`recv` and hands the bytes to the core under the one core lock. Writes never happen on a reader
+thread: `output_ready()` (always called under the lock) only queues the connection for the
+writer thread and pokes its wake-up socket. The writer takes every queued connection's output
+under the lock in one go, then, outside the lock, sends each with one non-blocking `send`;
+what the kernel does not take stays in that connection's buffer and is written when a selector
+reports the socket writable. A slow consumer therefore never blocks a reader, the writer or a
+room. A reader whose frames produced output waits until the writer has taken it, so a fast
+sender cannot run ahead of the writer and pile output up in the core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import selectors
+import signal
+import socket
+import struct
+import threading
+import time
+
+from chat_server.backends.base import CLOSE_LINGER, READ_SIZE, reap_interval
+from chat_server.core import Connection, Hub
+
+log = logging.getLogger("chat_server")
+
+#: Stack per connection thread: enough for the core and the JSON parser, far below the default.
+THREAD_STACK = 512 * 1024
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a reset
+_WAKE = "wake"
+
+
+class Peer:
+    """One socket of a threaded backend: its core connection and the writer's state for it."""
+
+    __slots__ = (
+        "closing",
+        "conn",
+        "core",
+        "cut",
+        "deadline",
+        "events",
+        "finished",
+        "has_reader",
+        "label",
+        "out",
+        "sock",
+        "writer_done",
+    )
+
+    def __init__(self, core: ThreadedCore, sock: socket.socket, label: str, has_reader: bool):
+        self.core = core
+        self.sock = sock
+        self.label = label
+        self.has_reader = has_reader
+        self.conn: Connection
+        # Writer-thread state.
+        self.out = bytearray()
+        self.events = 0  # registered with the writer's selector for EVENT_WRITE
+        self.deadline: float | None = None  # closed by the core with data left to send
+        self.closing = False  # conn.closed as seen when its output was last taken
+        self.writer_done = False
+        self.cut = False  # close with a reset: the peer never took its last bytes
+        self.finished = threading.Event()  # the writer is done with this socket
+
+    # ConnectionIO: called under the core lock; only queue and signal.
+    def output_ready(self) -> None:
+        self.core.request_flush(self)
+
+
+class ThreadedCore:
+    """The hub behind one lock, plus the writer and reaper threads."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.lock = threading.Lock()
+        self.peers: set[Peer] = set()  # sockets not yet closed (under lock)
+        self._pending: list[Peer] = []  # woken by the core since the writer's last batch (lock)
+        self._requested = 0  # batch number the pending list belongs to (lock)
+        self._done = 0  # last batch the writer finished taking and sending
+        self._flushed = threading.Condition(threading.Lock())
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(self._wake_r, selectors.EVENT_READ, _WAKE)
+        self._lingering: set[Peer] = set()
+        self._stopping = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._write_loop, name="chat-writer", daemon=True),
+            threading.Thread(target=self._reap_loop, name="chat-reaper", daemon=True),
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    # ------------------------------------------------------------------ called by readers
+
+    def open(self, sock: socket.socket, addr: object, *, full: bool = False) -> Peer:
+        """Register a new socket with the core; `full` refuses it (no reader will run)."""
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        label = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
+        peer = Peer(self, sock, label, has_reader=not full)
+        with self.lock:
+            self.peers.add(peer)
+            peer.conn = self.hub.open(peer, label, full=full)
+        return peer
+
+    def read_loop(self, peer: Peer) -> None:
+        """The reader thread's whole life: feed the core until EOF, then close the socket."""
+        sock = peer.sock
+        try:
+            # Closed or shutting down: stop, even if the peer keeps sending.
+            while not peer.writer_done and not self._stopping.is_set():
+                try:
+                    data = sock.recv(READ_SIZE)
+                except OSError:
+                    self._lost(peer, "connection reset")
+                    return
+                if not data:
+                    self._lost(peer, "connection closed")
+                    return
+                with self.lock:
+                    self.hub.receive(peer.conn, data)
+                    batch = self._requested if self._pending else 0
+                if batch:
+                    self._wait_flushed(batch)
+        finally:
+            peer.finished.wait(CLOSE_LINGER + 2.0)  # the writer flushes, then shuts it down
+            self._close(peer)
+
+    def _lost(self, peer: Peer, reason: str) -> None:
+        with self.lock:
+            self.hub.lost(peer.conn, reason)
+
+    def _wait_flushed(self, batch: int) -> None:
+        with self._flushed:
+            self._flushed.wait_for(lambda: self._done >= batch or self._stopping.is_set(), 1.0)
+
+    def _close(self, peer: Peer) -> None:
+        with contextlib.suppress(OSError):
+            if peer.cut:
+                peer.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+            peer.sock.close()
+        with self.lock:
+            self.peers.discard(peer)
+
+    # ------------------------------------------------------------------ called under the lock
+
+    def request_flush(self, peer: Peer) -> None:
+        if not self._pending:
+            self._requested += 1
+            with contextlib.suppress(BlockingIOError):
+                self._wake_w.send(b"\0")
+        self._pending.append(peer)
+
+    # ------------------------------------------------------------------ the writer thread
+
+    def _write_loop(self) -> None:
+        while True:
+            timeout: float | None = None
+            if self._lingering:
+                first = min(p.deadline for p in self._lingering if p.deadline is not None)
+                timeout = max(0.0, first - time.monotonic())
+            if self._stopping.is_set():
+                timeout = 0.05 if timeout is None else min(timeout, 0.05)
+            ready: dict[Peer, None] = {}
+            for key, _ in self._sel.select(timeout):
+                if key.data is _WAKE:
+                    with contextlib.suppress(BlockingIOError):
+                        while self._wake_r.recv(4096):
+                            pass
+                else:
+                    ready[key.data] = None
+            with self.lock:
+                batch, self._pending = self._pending, []
+                number = self._requested
+                for peer in batch:
+                    data = peer.conn.take_output()
+                    if data and not peer.writer_done:
+                        peer.out += data
+                    # Read with take_output, under the lock: the core may close the
+                    # connection (and queue a last frame) while _write runs.
+                    peer.closing = peer.conn.closed
+                    ready[peer] = None
+            self._write(list(ready))
+            with self._flushed:
+                self._done = number
+                self._flushed.notify_all()
+            if self._lingering:
+                now = time.monotonic()
+                for peer in [p for p in self._lingering if p.deadline and p.deadline <= now]:
+                    peer.cut = True
+                    self._finish(peer)
+            if self._stopping.is_set() and not self._pending:
+                with self.lock:
+                    if not self._pending:
+                        return
+
+    def _write(self, peers: list[Peer]) -> None:
+        backlog: list[Peer] = []
+        for peer in peers:
+            if peer.writer_done:
+                continue
+            if peer.out:
+                try:
+                    sent = peer.sock.send(peer.out, socket.MSG_DONTWAIT)
+                except (BlockingIOError, InterruptedError):
+                    sent = 0
+                except OSError:
+                    peer.out.clear()
+                    self._lost(peer, "connection reset")
+                    self._finish(peer)
+                    continue
+                del peer.out[:sent]
+            if peer.closing:
+                if not peer.out:
+                    self._finish(peer)
+                    continue
+                if peer.deadline is None:
+                    peer.deadline = time.monotonic() + CLOSE_LINGER
+                    self._lingering.add(peer)
+            elif peer.out:
+                backlog.append(peer)
+            self._watch(peer)
+        if backlog:
+            with self.lock:  # may drop slow consumers, which queues them for the next batch
+                for peer in backlog:
+                    self.hub.check_backlog(peer.conn, len(peer.out))
+
+    def _watch(self, peer: Peer) -> None:
+        want = selectors.EVENT_WRITE if peer.out and not peer.writer_done else 0
+        if want == peer.events:
+            return
+        if want:
+            self._sel.register(peer.sock, want, peer)
+        else:
+            self._sel.unregister(peer.sock)
+        peer.events = want
+
+    def _finish(self, peer: Peer) -> None:
+        """The writer is done with `peer`: shut the socket down, which also wakes its reader."""
+        if peer.writer_done:
+            return
+        peer.writer_done = True
+        peer.out.clear()
+        self._watch(peer)
+        self._lingering.discard(peer)
+        with contextlib.suppress(OSError):
+            peer.sock.shutdown(socket.SHUT_RDWR)
+        peer.finished.set()
+        if not peer.has_reader:
+            self._close(peer)
+
+    # ------------------------------------------------------------------ reaper and shutdown
+
+    def _reap_loop(self) -> None:
+        interval = reap_interval(self.hub)
+        while not self._stopping.wait(interval):
+            with self.lock:
+                self.hub.reap_idle()
+
+    def shutdown(self) -> None:
+        """`bye` to everyone, wait for the sockets to close (at most CLOSE_LINGER), then cut."""
+        with self.lock:
+            self.hub.shutdown()
+        deadline = time.monotonic() + CLOSE_LINGER + 0.5
+        while time.monotonic() < deadline:
+            with self.lock:
+                if not self.peers:
+                    break
+            time.sleep(0.02)
+        with self.lock:
+            remaining = list(self.peers)
+        for peer in remaining:  # wakes their readers, which close the sockets
+            peer.cut = True
+            with contextlib.suppress(OSError):
+                peer.sock.shutdown(socket.SHUT_RDWR)
+            peer.finished.set()
+        self._stopping.set()
+        with contextlib.suppress(BlockingIOError):
+            self._wake_w.send(b"\0")
+        for thread in self._threads:
+            thread.join(2.0)
+        self._sel.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+
+def block_stop_signals() -> None:
+    """Call before starting any thread: SIGINT/SIGTERM then wait for `wait_for_stop_signal`."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def wait_for_stop_signal() -> None:
+    signal.sigwait(STOP_SIGNALS)
+    log.info("shutting down")

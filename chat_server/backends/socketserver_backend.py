@@ -1,0 +1,77 @@
+"""The socketserver backend: `ThreadingTCPServer`, a thread and a `BaseRequestHandler` each.
+
+`serve_forever` runs on its own thread and starts a handler thread per connection; the handler
+reads for the connection's whole life. Writes go through the shared writer thread of
+`_threaded`. On SIGINT/SIGTERM the main thread calls `server.shutdown()` (never from the
+`serve_forever` thread, which would deadlock), then says `bye` to everyone.
+"""
+
+from __future__ import annotations
+
+import logging
+import socketserver
+import threading
+from typing import Any
+
+from chat_server.backends._threaded import (
+    THREAD_STACK,
+    ThreadedCore,
+    block_stop_signals,
+    wait_for_stop_signal,
+)
+from chat_server.backends.base import ServeOptions
+from chat_server.core import Hub
+
+log = logging.getLogger("chat_server")
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    server: _Server
+
+    def handle(self) -> None:
+        core = self.server.core
+        core.read_loop(core.open(self.request, self.client_address))
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, core: ThreadedCore, options: ServeOptions) -> None:
+        super().__init__((options.host, options.port), _Handler, bind_and_activate=False)
+        self.core = core
+        self.request_queue_size = options.backlog
+        try:
+            self.server_bind()
+            self.server_activate()
+        except BaseException:
+            self.server_close()
+            raise
+
+    def shutdown_request(self, request: Any) -> None:
+        # The handler's read loop has closed the socket already (after the writer finished).
+        self.close_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.exception("handler for %s failed", client_address)
+
+
+def serve(hub: Hub, options: ServeOptions) -> None:
+    """Serve until SIGINT/SIGTERM with a thread per connection, then shut down gracefully."""
+    block_stop_signals()
+    threading.stack_size(THREAD_STACK)
+    core = ThreadedCore(hub)
+    server = _Server(core, options)
+    loop = threading.Thread(target=server.serve_forever, name="chat-accept", daemon=True)
+    try:
+        core.start()
+        loop.start()
+        host, port = server.socket.getsockname()[:2]
+        options.ready(host, port)
+        wait_for_stop_signal()
+        server.shutdown()  # stops serve_forever (from this thread, not its own)
+        server.server_close()
+        core.shutdown()
+        loop.join(2.0)
+    finally:
+        server.server_close()

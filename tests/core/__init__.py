@@ -1,0 +1,1 @@
+"""Unit tests of the chat core, driven without sockets."""
