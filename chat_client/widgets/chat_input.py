@@ -1,18 +1,26 @@
-"""The input line: history on up/down, tab completion, and `ChatInput.Line` on enter."""
+"""The input line: history on up/down, tab completion, and `ChatInput.Line` on enter.
+
+Keys arrive in bursts (a fast typist, `tmux send-keys`, a terminal without bracketed paste), so
+the input runs key bindings as it receives each key. Left to Textual, a binding such as enter
+only runs once the key has bubbled up to the app, by which time the keys typed after it are
+already in the line: `one` enter `two` enter would be sent as `onetwo`.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from textual.binding import Binding
-from textual.events import Key
+from textual.events import Key, Paste
 from textual.message import Message
 from textual.widgets import Input
 
 from chat_client.completion import Completion, apply, complete
 
 MAX_HISTORY = 500
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(slots=True)
@@ -79,9 +87,29 @@ class ChatInput(Input):
         self._completion: Completion | None = None
         self._base: tuple[str, int] = ("", 0)
 
-    async def on_key(self, event: Key) -> None:
+    async def _on_key(self, event: Key) -> None:
         if event.key != "tab":
             self._completion = None
+        # Resolve the key's bindings (this input's, then the screen's and the app's) now, the way
+        # the app would once the key had bubbled up to it, but in order with the keys after it.
+        # Printable keys are not matched by the screen or app bindings: Input consumes them.
+        if await self.app._check_bindings(event.key):
+            event.stop()
+            event.prevent_default()  # so neither Input nor the app handles the key again
+
+    def _on_paste(self, event: Paste) -> None:
+        """Pasted text behaves as if typed: every line break sends the line before it."""
+        event.stop()
+        event.prevent_default()
+        if not event.text:
+            return
+        start, end = sorted(self.selection)
+        text = self.value[:start] + event.text + self.value[end:]
+        *complete, rest = _LINE_BREAK.split(text)
+        for line in complete:
+            self._send(line)
+        self.value = rest
+        self.cursor_position = start + len(event.text) - (len(text) - len(rest))
 
     def action_history_back(self) -> None:
         line = self.history.back(self.value)
@@ -115,9 +143,12 @@ class ChatInput(Input):
         self.cursor_position = cursor
 
     async def action_submit(self) -> None:
-        line = self.value
-        if not line.strip():
-            return
-        self.history.add(line)
-        self.value = ""
-        self.post_message(self.Line(line))
+        if self.value.strip():
+            line, self.value = self.value, ""
+            self._send(line)
+
+    def _send(self, line: str) -> None:
+        """Post a line that is not blank, and remember it in the history."""
+        if line.strip():
+            self.history.add(line)
+            self.post_message(self.Line(line))
