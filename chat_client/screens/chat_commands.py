@@ -1,0 +1,179 @@
+"""Slash commands and chat lines typed in the chat screen, turned into requests to the server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from chat_client.commands import COMMANDS, lookup, say_text, split_command
+from chat_client.conversations import Conversation, Kind, room_key
+from chat_client.render import nick_part, quoted, system_line
+from chat_client.widgets.bars import StatusBar
+from protocol import (
+    ChangeNick,
+    ClientMessage,
+    Join,
+    Leave,
+    ListRooms,
+    Say,
+    SendDm,
+    SetTopic,
+    Who,
+)
+
+if TYPE_CHECKING:
+    from chat_client.screens.chat import ChatScreen
+
+
+class SlashCommands:
+    """What the user types on the chat screen: a line to say, or `/name argument` to run."""
+
+    def __init__(self, screen: ChatScreen) -> None:
+        self.screen = screen
+
+    def run_line(self, line: str) -> None:
+        """Say a line in the current conversation, or run it if it is a slash command."""
+        split = split_command(line)
+        conv = self.screen.conversations.current
+        if split is None:
+            text = say_text(line)
+            if conv.kind is Kind.ROOM:
+                self._submit(Say(room=conv.name, text=text), text)
+            elif conv.kind is Kind.DM:
+                self._submit(SendDm(to=conv.name, text=text), text)
+            else:
+                self.screen.notice("this is the server window: /join a room or /msg someone first")
+            return
+        name, arg = split
+        spec = lookup(name)
+        if spec is None:
+            self.screen.notice(f"unknown command /{name} (try /help)", error=True)
+            return
+        handler: Callable[[str], None] = getattr(self, f"cmd_{spec.name}")
+        handler(arg)
+
+    def _submit(self, message: ClientMessage, text: str | None = None) -> bool:
+        """Hand a request to the session, telling the user when it could not go out now."""
+        try:
+            sent = self.screen.session.submit(message)
+        except ValueError:
+            self.screen.notice(f"not connected: {message.type} was not sent", error=True)
+            return False
+        except OverflowError as exc:
+            self.screen.notice(f"not sent: {exc}", error=True)
+            return False
+        if not sent:
+            what = f": {text}" if text else ""
+            self.screen.notice(f"offline, queued until reconnected{what}")
+            status = self.screen.query_one(StatusBar)
+            status.pending = self.screen.session.pending
+            status.redraw()
+        return sent
+
+    def _current_room(self) -> Conversation | None:
+        conv = self.screen.conversations.current
+        return conv if conv.kind is Kind.ROOM else None
+
+    def _usage(self, name: str) -> None:
+        spec = lookup(name)
+        assert spec is not None
+        self.screen.notice(f"usage: {spec.usage}", error=True)
+
+    def cmd_join(self, arg: str) -> None:
+        if not arg:
+            return self._usage("join")
+        room = arg.split()[0]
+        conv = self.screen.conversations.get(room_key(room))
+        if conv is not None and conv.joined:
+            self.screen.switch_to(conv.key)
+            return None
+        self.screen.switch_on_join.add(room_key(room))
+        self._submit(Join(room=room))
+        return None
+
+    def cmd_leave(self, arg: str) -> None:
+        current = self.screen.conversations.current
+        if not arg and current.kind is Kind.DM:
+            self.screen.drop_conversation(current)
+            return
+        room = arg.split()[0] if arg else (current.name if current.kind is Kind.ROOM else "")
+        if not room:
+            return self._usage("leave")
+        self._submit(Leave(room=room))
+        return None
+
+    def cmd_msg(self, arg: str) -> None:
+        nick, _, text = arg.partition(" ")
+        if not nick:
+            return self._usage("msg")
+        conv = self.screen.conversations.dm(nick)
+        self.screen.ensure_log(conv)
+        self.screen.switch_to(conv.key)
+        if text.strip():
+            self._submit(SendDm(to=nick, text=text), text)
+        return None
+
+    def cmd_me(self, arg: str) -> None:
+        room = self._current_room()
+        if not arg:
+            return self._usage("me")
+        if room is None:
+            self.screen.notice("/me works in rooms", error=True)
+            return None
+        self._submit(Say(room=room.name, text=arg, action=True), f"* {arg}")
+        return None
+
+    def cmd_nick(self, arg: str) -> None:
+        if not arg:
+            return self._usage("nick")
+        self._submit(ChangeNick(nick=arg.split()[0]))
+        return None
+
+    def cmd_who(self, arg: str) -> None:
+        room = arg.split()[0] if arg else getattr(self._current_room(), "name", "")
+        if not room:
+            return self._usage("who")
+        self.screen.who_requested.add(room_key(room))
+        self._submit(Who(room=room))
+        return None
+
+    def cmd_rooms(self, arg: str) -> None:
+        self._submit(ListRooms())
+
+    def cmd_topic(self, arg: str) -> None:
+        room = self._current_room()
+        if room is None:
+            self.screen.notice("/topic works in rooms", error=True)
+            return
+        if not arg:
+            if room.topic:
+                line = system_line(
+                    None, "topic: ", quoted(room.topic), " (set by ", nick_part(room.topic_by), ")"
+                )
+            else:
+                line = system_line(None, "no topic is set; /topic TEXT sets one")
+            self.screen.log_to(room, line)
+            return
+        self.screen.topic_on_join.discard(room.key)
+        self._submit(SetTopic(room=room.name, topic=arg))
+
+    def cmd_clear(self, arg: str) -> None:
+        self.screen.action_clear()
+
+    def cmd_help(self, arg: str) -> None:
+        conv = self.screen.conversations.current
+        self.screen.log_to(conv, system_line(None, "commands:"))
+        for spec in COMMANDS:
+            aliases = f"  (also /{', /'.join(spec.aliases)})" if spec.aliases else ""
+            self.screen.log_to(conv, system_line(None, f"  {spec.usage:<18} {spec.help}{aliases}"))
+        self.screen.log_to(
+            conv,
+            system_line(
+                None,
+                "  tab completes nicks, commands and rooms; up/down recall lines; "
+                "//text says a line starting with /",
+            ),
+        )
+
+    def cmd_quit(self, arg: str) -> None:
+        self.screen.leave_app(arg or None)
