@@ -37,11 +37,12 @@ class ChatCommands(Provider):
             )
             entries.append((spec.usage, Text(spec.usage), spec.help, action))
         for conv in screen.conversations.items.values():
-            label = f"Switch to {conv.label}"
+            # The palette copies `text` into its input when a hit is picked: keep it inert too.
+            label = inert(f"Switch to {conv.label}")
             entries.append(
                 (
                     label,
-                    Text(inert(label)),
+                    Text(label),
                     "show this conversation",
                     partial(screen.switch_to, conv.key),
                 )
@@ -61,8 +62,8 @@ class ChatCommands(Provider):
 
 
 def _highlight(matcher: Matcher, candidate: str) -> Text:
-    """Like `Matcher.highlight`, but without parsing `candidate` as markup (it may be a room)."""
-    text = Text(inert(candidate))
+    """Like `Matcher.highlight`, but without parsing `candidate` (already inert) as markup."""
+    text = Text(candidate)
     _score, offsets = matcher.fuzzy_search.match(matcher.query, candidate)
     for offset in offsets:
         text.stylize("bold underline", offset, offset + 1)

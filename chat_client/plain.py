@@ -53,7 +53,7 @@ HELP = (
 
 
 def _time(ts: str) -> str:
-    return ts[11:19] if len(ts) >= 19 else ts
+    return inert(ts[11:19] if len(ts) >= 19 else ts)
 
 
 def describe(event: ServerMessage) -> str:
@@ -96,7 +96,7 @@ def describe(event: ServerMessage) -> str:
                 f"{inert(event.server.version)} ({inert(event.backend)}){motd}"
             )
         case Error():
-            return f"! error {event.code}: {inert(event.message)}"
+            return f"! error {inert(event.code)}: {inert(event.message)}"
         case Bye():
             return f"* server says bye: {inert(event.reason)}"
         case Pong():
@@ -185,7 +185,7 @@ async def run_plain(
         await conn.close()
         return 1
     except (ConnectionClosed, TimeoutError) as exc:
-        out(f"! no welcome from server: {exc}")
+        out(f"! no welcome from server: {inert(str(exc))}")
         await conn.close()
         return 1
     out(show(welcome))

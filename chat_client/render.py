@@ -124,10 +124,10 @@ def quoted(text: str) -> tuple[str, str]:
 
 
 def notice_line(text: str, *, error: bool = False) -> Text:
-    """A local notice (ours, or a server error whose text is escaped by the caller)."""
+    """A one-line local notice; it may quote server texts, so every control is escaped."""
     line = _prefix(None, False)
     line.append("!! " if error else "-! ", style=ERROR_STYLE if error else NOTICE_STYLE)
-    line.append(inert_lines(text), style=ERROR_STYLE if error else NOTICE_STYLE)
+    line.append(inert(text), style=ERROR_STYLE if error else NOTICE_STYLE)
     return line
 
 

@@ -19,12 +19,18 @@ from chat_client.render import notice_line
 from chat_client.screens.chat_commands import SlashCommands
 from chat_client.screens.chat_events import ServerEvents
 from chat_client.session import ConnState, Session, SessionEvent
+from chat_client.text import inert
 from chat_client.widgets.bars import StatusBar, TopicBar
 from chat_client.widgets.chat_input import ChatInput
 from chat_client.widgets.chat_log import ChatLog
 from chat_client.widgets.member_list import MemberList
 from chat_client.widgets.room_list import RoomList
 from protocol.names import name_key
+
+
+def _typeable(name: str) -> bool:
+    """Whether a name from the server is safe to put in the input line as is (no controls)."""
+    return inert(name) == name
 
 
 class ChatScreen(Screen[None]):
@@ -79,7 +85,7 @@ class ChatScreen(Screen[None]):
         chat_input.cursor_blink = self.cursor_blink
         chat_input.source.commands = command_names
         chat_input.source.nicks = self._completion_nicks
-        chat_input.source.rooms = self.conversations.room_names
+        chat_input.source.rooms = self._completion_rooms
         chat_input.focus()
         self.log_to(
             self.conversations.current,
@@ -205,7 +211,11 @@ class ChatScreen(Screen[None]):
         conv = self.conversations.current
         nicks = list(conv.members)
         nicks += [c.name for c in self.conversations.items.values() if c.kind is Kind.DM]
-        return [n for n in nicks if name_key(n) != name_key(self.me)] or nicks
+        others = [n for n in nicks if name_key(n) != name_key(self.me)] or nicks
+        return [n for n in others if _typeable(n)]
+
+    def _completion_rooms(self) -> list[str]:
+        return [r for r in self.conversations.room_names() if _typeable(r)]
 
     def log_to(
         self, conv: Conversation | None, line: Text, *, count: bool = False, mention: bool = False

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
+from chat_client.text import inert
 from protocol.names import normalize_nick
+
+
+def _error_text(message: str) -> Text:
+    """An error for the form; it may quote the server, so it is inert Text, never markup."""
+    return Text(inert(message))
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +48,7 @@ class ConnectScreen(Screen[ConnectRequest]):
             yield Input(str(self._port), id="port", type="integer", placeholder="8089")
             yield Label("Nick")
             yield Input(self._nick, id="nick", placeholder="your nick")
-            yield Static(self._error, id="connect-error", markup=False)
+            yield Static(_error_text(self._error), id="connect-error", markup=False)
             yield Button("Connect", id="connect", variant="primary")
         yield Footer()
 
@@ -66,11 +73,11 @@ class ConnectScreen(Screen[ConnectRequest]):
             if not 0 < port < 65536:
                 raise ValueError
         except ValueError:
-            error.update("port must be a number from 1 to 65535")
+            error.update(_error_text("port must be a number from 1 to 65535"))
             return
         try:
             nick = normalize_nick(nick)
         except ValueError as exc:
-            error.update(str(exc))
+            error.update(_error_text(str(exc)))
             return
         self.dismiss(ConnectRequest(host, port, nick))

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from chat_client.plain import PlainClient, describe, inert
-from protocol import ChangeNick, ChatMessage, Join, Leave, Quit, Say, SendDm, SetTopic, Who
+from protocol import ChangeNick, ChatMessage, Error, Join, Leave, Quit, Say, SendDm, SetTopic, Who
 from tests.helpers import ServerProcess, WireClient
 
 
@@ -46,6 +46,17 @@ def test_hostile_text_is_printed_inert() -> None:
     assert "\x1b" not in line and "\x9b" not in line and "\u202e" not in line and "\x07" not in line
     assert "\\x1b]0;owned\\x07" in line and "[bold]x[/]" in line
     assert inert("tab\tnew\nline") == "tab\\x09new\\x0aline"
+
+
+def test_server_fields_around_the_text_are_printed_inert_too() -> None:
+    said = describe(
+        ChatMessage(id=1, room="r", nick="n", text="t", action=False, ts="\x1b]0;x\x07")
+    )
+    error = describe(Error(code="e\x1b[2J", message="m"))
+    for line in (said, error):
+        assert "\x1b" not in line and "\x07" not in line
+    assert said.startswith("\\x1b]0;x\\x07 [r] <n> t")
+    assert error == "! error e\\x1b[2J: m"
 
 
 async def _start_plain(server: ServerProcess, *args: str) -> asyncio.subprocess.Process:
