@@ -93,6 +93,7 @@ class ChatInput(Input):
         # Resolve the key's bindings (this input's, then the screen's and the app's) now, the way
         # the app would once the key had bubbled up to it, but in order with the keys after it.
         # Printable keys are not matched by the screen or app bindings: Input consumes them.
+        # `_check_bindings` is Textual's own resolution (checked against 8.2.8, see the lock).
         if await self.app._check_bindings(event.key):
             event.stop()
             event.prevent_default()  # so neither Input nor the app handles the key again
@@ -105,8 +106,8 @@ class ChatInput(Input):
             return
         start, end = sorted(self.selection)
         text = self.value[:start] + event.text + self.value[end:]
-        *complete, rest = _LINE_BREAK.split(text)
-        for line in complete:
+        *finished, rest = _LINE_BREAK.split(text)
+        for line in finished:
             self._send(line)
         self.value = rest
         self.cursor_position = start + len(event.text) - (len(text) - len(rest))
