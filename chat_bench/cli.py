@@ -97,8 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--duration", type=float, default=3.0, help="seconds per measured phase (default: 3)"
     )
-    parser.add_argument("--repeat", type=int, default=1, help="runs of each measurement; "
-                        "the median is reported (default: 1)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs of each measurement; the median is reported (default: 1)",
+    )
     parser.add_argument(
         "--rate",
         type=float,

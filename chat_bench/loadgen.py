@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import time
 from array import array
@@ -80,6 +81,8 @@ class Channel:
         return body
 
     def send(self, kind: str, **body: Any) -> None:
+        # The event loop made the pipe non-blocking; a large result must still go out whole.
+        os.set_blocking(self.conn.fileno(), True)
         self.conn.send((kind, body))
 
 
@@ -247,17 +250,17 @@ class Publisher:
         self.echoed = 0
         self.window = gen.job.window
         self.stopped = True
-        room = member.room
-        nick = f"m{gen.job.worker}x{member.index}"
-        if member.kind == "redis":
-            channel = room.encode()
-            self.build = lambda seq: wire.resp(
-                b"PUBLISH", channel, wire.redis_payload(room, nick, wire.text_for(pub, seq))
-            )
-        else:
-            self.build = lambda seq: wire.chat_say(
-                room, wire.text_for(pub, seq), ref=f"{pub}-{seq}"
-            )
+        self.room = member.room
+        self.nick = f"m{gen.job.worker}x{member.index}"
+        self.redis = member.kind == "redis"
+
+    def build(self, seq: int) -> bytes:
+        """Message `seq` of this publisher: a `say` frame, or a Redis PUBLISH."""
+        text = wire.text_for(self.pub, seq)
+        if self.redis:
+            payload = wire.redis_payload(self.room, self.nick, text)
+            return wire.resp(b"PUBLISH", self.room.encode(), payload)
+        return wire.chat_say(self.room, text, ref=f"{self.pub}-{seq}")
 
     def send_one(self) -> None:
         self.out.write(self.build(self.sent))
@@ -373,9 +376,9 @@ async def room_run(job: Job, chan: Channel) -> dict[str, Any]:
         while i < total:
             now = time.monotonic()
             while i < total and t_start + i * step <= now:
-                publisher = mine.get(i % gen.publishers)
-                if publisher is not None:
-                    publisher.send_one()
+                sender = mine.get(i % gen.publishers)
+                if sender is not None:
+                    sender.send_one()
                     send_lag = max(send_lag, time.monotonic() - (t_start + i * step))
                 i += 1
             if i < total:

@@ -45,7 +45,10 @@ def scenario_table(scenario: str, summaries: list[Summary]) -> Table:
     table.add_column("server")
     for metric in metrics:
         table.add_column(LABELS[metric], justify="right")
-        if metric in (primary, "p50_ms", "p999_ms", "max_ms", "messages_per_s") or metric == primary:
+        if (
+            metric in (primary, "p50_ms", "p999_ms", "max_ms", "messages_per_s")
+            or metric == primary
+        ):
             table.add_column("x naive", justify="right")
     table.add_column(f"{LABELS[primary]} x redis", justify="right")
     table.add_column("srv CPU", justify="right")

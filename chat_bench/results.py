@@ -170,7 +170,9 @@ class Target:
         sign = ">=" if self.at_least else "<="
         if self.versus is None:
             return f"{self.scenario}{size} {self.backend}: {label} {sign} {self.factor:g}"
-        return f"{self.scenario}{size} {self.backend}: {label} {sign} {self.factor:g}x {self.versus}"
+        return (
+            f"{self.scenario}{size} {self.backend}: {label} {sign} {self.factor:g}x {self.versus}"
+        )
 
 
 @dataclass
@@ -214,7 +216,8 @@ def issue_targets(backends: list[str], clients: list[int], idle_clients: int) ->
     return [
         t
         for t in targets
-        if t.backend in backends and (t.clients is None or t.scenario == "idle" or t.clients in clients)
+        if t.backend in backends
+        and (t.clients is None or t.scenario == "idle" or t.clients in clients)
     ]
 
 

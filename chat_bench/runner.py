@@ -113,7 +113,7 @@ class ServerProc:
         cmd = self.command()
         if self.pin and shutil.which("taskset"):
             cmd = ["taskset", "-c", str(SERVER_CPU), *cmd]
-        self._log = tempfile.NamedTemporaryFile(prefix="chat-bench-", suffix=".log")
+        self._log = tempfile.NamedTemporaryFile(prefix="chat-bench-", suffix=".log")  # noqa: SIM115 (closed in stop)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, env=env

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import statistics
 import time
@@ -82,10 +83,8 @@ class Workers:
         total = 0.0
         for proc in self.procs:
             if proc.pid is not None and proc.is_alive():
-                try:
+                with contextlib.suppress(OSError):
                     total += process_cpu(proc.pid)
-                except OSError:
-                    pass
         return total
 
     def close(self) -> None:
@@ -129,9 +128,7 @@ def _mark_bound(result: RunResult) -> None:
         )
 
 
-def run(
-    scenario: str, backend: str, clients: int, repeat: int, settings: Settings
-) -> RunResult:
+def run(scenario: str, backend: str, clients: int, repeat: int, settings: Settings) -> RunResult:
     """One measurement. Never raises for a server or run problem: it is in the result."""
     result = RunResult(scenario, backend, clients, repeat)
     server = ServerProc(backend, max_outbuf=settings.max_outbuf, pin=settings.pin)

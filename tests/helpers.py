@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -193,10 +194,8 @@ class WireClient:
 
     async def close(self) -> None:
         self.writer.close()
-        try:
+        with contextlib.suppress(ConnectionError, OSError, TimeoutError):
             await asyncio.wait_for(self.writer.wait_closed(), WAIT)
-        except (ConnectionError, OSError, TimeoutError):
-            pass
 
     def abort(self) -> None:
         """Vanish with a TCP reset."""
