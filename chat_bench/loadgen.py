@@ -245,7 +245,7 @@ class Publisher:
         self.pub = pub
         self.member = member
         self.out = out
-        self.prefix = b"p%ds" % pub
+        self.prefix = b" p%ds" % pub
         self.sent = 0
         self.echoed = 0
         self.window = gen.job.window
@@ -277,8 +277,7 @@ class Publisher:
             self.out.write(b"".join(batch))
 
     def echoed_marks(self, marks: list[bytes]) -> None:
-        prefix = self.prefix
-        self.echoed += sum(1 for mark in marks if mark.startswith(prefix))
+        self.echoed += (b" " + b" ".join(marks)).count(self.prefix)
         self.pump()
 
 

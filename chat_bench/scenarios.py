@@ -17,8 +17,10 @@ from chat_bench.loadgen import Job, worker_main
 from chat_bench.results import RunResult
 from chat_bench.runner import ServerFailed, ServerProc, process_cpu
 
-#: A run is invalid when the generator used this share of its core and the server did not.
-SATURATED = 0.9
+#: A server using this share of its core is saturated: the run measured the server.
+SATURATED = 0.85
+#: Otherwise, a generator using this share of its core was the bottleneck: the run is invalid.
+GEN_BUSY = 0.8
 
 
 @dataclass
@@ -119,12 +121,20 @@ def _usage(
 
 
 def _mark_bound(result: RunResult) -> None:
+    """Invalid when the generator, not the server, ran out of CPU; a note when neither did."""
     srv, gen = result.server_cpu, result.gen_cpu
-    if gen is not None and srv is not None and gen >= SATURATED and srv < SATURATED:
+    if gen is None or srv is None or srv >= SATURATED:
+        return
+    if gen >= GEN_BUSY:
         result.status = "invalid"
         result.notes.append(
-            f"load generator used {gen:.0%} of its core, the server {srv:.0%} of its own: "
+            f"load generator used {gen:.0%} of its core, the server only {srv:.0%} of its own: "
             "the generator, not the server, was the bottleneck"
+        )
+    elif result.scenario in ("fanout", "churn"):
+        result.notes.append(
+            f"neither the server ({srv:.0%}) nor the generator ({gen:.0%}) used a whole core: "
+            "round trips (the window) or other work on the machine limited this run"
         )
 
 

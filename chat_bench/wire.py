@@ -17,6 +17,9 @@ from protocol.framing import frame
 
 TEXT_SIZE = 128
 MARKER = re.compile(rb'"text":"(p\d+s\d+) ')
+_FINDALL = MARKER.findall
+_MATCH = MARKER.match
+_OPEN = b'"text":"p'
 # A marker cut by the end of a read is completed by the next one; keep this much of the tail.
 _TAIL = 48
 
@@ -37,7 +40,7 @@ def split_marker(mark: bytes) -> tuple[int, int]:
 
 
 class MarkerScanner:
-    """Finds complete markers in a stream fed in arbitrary chunks."""
+    """Finds complete markers in a stream fed in arbitrary chunks (the scan itself runs in C)."""
 
     __slots__ = ("tail",)
 
@@ -47,12 +50,14 @@ class MarkerScanner:
     def feed(self, data: bytes) -> list[bytes]:
         if self.tail:
             data = self.tail + data
-        found: list[bytes] = []
-        end = 0
-        for match in MARKER.finditer(data):
-            found.append(match.group(1))
-            end = match.end()
-        self.tail = data[max(end, len(data) - _TAIL) :]
+        found: list[bytes] = _FINDALL(data)
+        last = data.rfind(_OPEN)
+        match = _MATCH(data, last) if last >= 0 else None
+        if last >= 0 and match is None and len(data) - last < _TAIL:
+            self.tail = data[last:]  # a marker cut by the end of this read
+        else:
+            start = match.end() if match is not None else 0
+            self.tail = data[max(start, len(data) - _TAIL) :]
         return found
 
 
