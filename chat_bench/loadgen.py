@@ -49,6 +49,8 @@ class Job:
     probes: int = 20  # idle: messages timed while the connections are held
     room_size: int = 10  # idle: members per room
     drain_timeout: float = 20.0
+    # fanout: members that do not publish read at most once per this many seconds (0: at once)
+    read_interval: float = 0.01
     pin: bool = True
     members: list[int] = field(default_factory=list)
 
@@ -115,6 +117,28 @@ class Gen:
         self.t0 = 0.0
         self.publishers = max(1, job.publishers)
         self.rate = job.rate
+        self.batching = False
+        self.paused: list[Member] = []
+        # fanout: members that do not publish compare their bytes with one reference stream
+        self.byte_mode = False
+        self.ref = wire.ReferenceStream(self.order)
+        self.members: list[Member] = []
+
+    async def read_ticker(self) -> None:
+        """Let every paused member read once per interval: one read then takes many messages."""
+        interval = self.job.read_interval
+        ticks = 0
+        while True:
+            await asyncio.sleep(interval)
+            paused, self.paused = self.paused, []
+            for member in paused:
+                if member.transport is not None:
+                    member.transport.resume_reading()
+            ticks += 1
+            if self.byte_mode and ticks % 20 == 0:
+                readers = [m.offset for m in self.members if m.publisher is None]
+                if readers:
+                    self.ref.drop_before(min(readers))
 
     def fail(self, why: str) -> None:
         if len(self.failures) < 20:
@@ -127,7 +151,7 @@ class Gen:
         self.all_done = self.loop.create_future()
         self.waiting = 0
         for member in members:
-            member.counted = member.position >= target
+            member.counted = member.delivered() >= target
             if not member.counted:
                 self.waiting += 1
                 member.tracked = True
@@ -154,9 +178,12 @@ class Member(asyncio.Protocol):
         self.handshake: wire.FrameReader | None = wire.FrameReader()
         self.redis_buf = b""
         self.scanner = wire.MarkerScanner()
-        self.position = 0
+        self.position = 0  # messages received (markers), when checked one by one
+        self.offset = 0  # bytes received since the sync, when compared with the reference
         self.last = 0.0
         self.counted = False
+        self.awaiting = "members"
+        self.synced: asyncio.Future[None] | None = None
         self.tracked = False
         self.publisher: Publisher | None = None
         self.closing = False
@@ -173,12 +200,24 @@ class Member(asyncio.Protocol):
         if self.handshake is not None:
             self._handshake(data)
             return
+        gen = self.gen
+        if gen.batching and self.publisher is None and self.transport is not None:
+            self.transport.pause_reading()
+            gen.paused.append(self)
         if b'"type":"error"' in data:
-            self.gen.fail(f"member {self.index} got an error: {data[:300]!r}")
+            gen.fail(f"member {self.index} got an error: {data[:300]!r}")
+        if gen.byte_mode and self.publisher is None:
+            if not gen.ref.feed(self.offset, data):
+                gen.fail(f"member {self.index} received other bytes than the rest of the room")
+            self.offset += len(data)
+            self.last = time.monotonic()
+            if self.tracked and not self.counted and self.delivered() >= gen.target:
+                self.counted = True
+                gen.reached()
+            return
         marks = self.scanner.feed(data)
         if not marks:
             return
-        gen = self.gen
         now = time.monotonic()
         position = gen.order.advance(self.position, marks)
         if position is None:
@@ -200,6 +239,22 @@ class Member(asyncio.Protocol):
             self.counted = True
             gen.reached()
 
+    def delivered(self) -> int:
+        if self.gen.byte_mode and self.publisher is None:
+            return self.gen.ref.messages_before(self.offset)
+        return self.position
+
+    def sync(self) -> asyncio.Future[None]:
+        """Ping and read every frame up to the pong: after it, only room messages arrive."""
+        self.synced = self.gen.loop.create_future()
+        if self.kind == "redis" or self.transport is None:
+            self.synced.set_result(None)
+            return self.synced
+        self.handshake = wire.FrameReader()
+        self.awaiting = "pong"
+        self.transport.write(wire.chat_ping("sync"))
+        return self.synced
+
     def _handshake(self, data: bytes) -> None:
         if self.kind == "redis":
             self.redis_buf += data
@@ -215,11 +270,12 @@ class Member(asyncio.Protocol):
                 if not self.ready.done():
                     self.ready.set_exception(Failure(f"member {self.index} refused: {msg}"))
                 return
-            if kind == "members":
+            if kind == self.awaiting:
                 rest = bytes(self.handshake.buffer)
                 self.handshake = None
-                if not self.ready.done():
-                    self.ready.set_result(None)
+                done = self.synced if kind == "pong" else self.ready
+                if done is not None and not done.done():
+                    done.set_result(None)
                 if rest:
                     self.data_received(rest)
                 return
@@ -352,13 +408,22 @@ async def room_run(job: Job, chan: Channel) -> dict[str, Any]:
     gen = Gen(job)
     members = await connect_members(gen, job.members, lambda _: "bench")
     publishers = await make_publishers(gen, members)
+    gen.members = members
     chan.send("ready", connected=len(members))
+    await chan.expect("sync", 120)
+    await bounded(asyncio.gather(*(m.sync() for m in members)), 60, "sync pongs")
+    gen.byte_mode = job.scenario == "fanout"
+    chan.send("synced")
     go = await chan.expect("go", 120)
     t_start = go["t_start"]
     deadline = t_start + job.duration
     await asyncio.sleep(max(0.0, t_start - time.monotonic()))
     send_lag = 0.0
+    ticker = None
     if job.scenario == "fanout":
+        if job.read_interval > 0:
+            gen.batching = True
+            ticker = asyncio.create_task(gen.read_ticker())
         for publisher in publishers:
             publisher.stopped = False
             publisher.pump()
@@ -390,14 +455,16 @@ async def room_run(job: Job, chan: Channel) -> dict[str, Any]:
         await bounded(gen.wait_for(members, total_sent), job.drain_timeout, "every delivery")
     except Failure as exc:
         failures.append(str(exc))
-    behind = [m for m in members if m.position != total_sent]
+    if ticker is not None:
+        ticker.cancel()
+    behind = [m for m in members if m.delivered() != total_sent]
     for member in behind[:5]:
-        failures.append(f"member {member.index} got {member.position} of {total_sent} messages")
+        failures.append(f"member {member.index} got {member.delivered()} of {total_sent} messages")
     failures.extend(gen.failures)
     for member in members:
         member.close()
     return {
-        "deliveries": sum(m.position for m in members),
+        "deliveries": sum(m.delivered() for m in members),
         "t_last": max((m.last for m in members), default=t_start),
         "order": b"\n".join(gen.order.order),
         "latencies": gen.latencies.tobytes() if gen.latencies is not None else b"",

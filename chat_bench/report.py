@@ -24,6 +24,7 @@ _STATUS_STYLE = {
     "unavailable": "red",
     "skipped": "dim",
 }
+_WITH_RATIO = ("p50_ms", "p999_ms", "max_ms", "server_us_per_delivery")
 _VERDICT_STYLE = {"met": "green", "missed": "bold red", "inconclusive": "yellow"}
 
 
@@ -51,26 +52,32 @@ def scenario_table(scenario: str, summaries: list[Summary]) -> Table:
         ):
             table.add_column("x naive", justify="right")
     table.add_column(f"{LABELS[primary]} x redis", justify="right")
-    table.add_column("srv CPU", justify="right")
-    table.add_column("gen CPU", justify="right")
+    table.add_column("srv CPU used/wanted", justify="right")
+    table.add_column("gen CPU used/wanted", justify="right")
     table.add_column("status")
     for s in rows:
         cells = [str(s.clients), s.backend]
         for metric in metrics:
             value = s.metrics.get(metric)
             cells.append(fmt(value) if value is not None else "-")
-            if metric in (primary, "p50_ms", "p999_ms", "max_ms", "messages_per_s"):
+            if metric in _WITH_RATIO or metric == primary:
                 r = ratio(summaries, s, metric, "naive")
                 cells.append(f"{r:.2f}x" if r is not None else "-")
         r = ratio(summaries, s, primary, "redis")
         cells.append(f"{r:.2f}x" if r is not None else "-")
-        cells.append(f"{s.server_cpu:.0%}" if s.server_cpu is not None else "-")
-        cells.append(f"{s.gen_cpu:.0%}" if s.gen_cpu is not None else "-")
+        cells.append(_share(s.server_cpu, s.server_demand))
+        cells.append(_share(s.gen_cpu, s.gen_demand))
         style = _STATUS_STYLE.get(s.status, "")
         status = s.status if s.error is None else f"{s.status}: {s.error}"
         cells.append(f"[{style}]{_short(status)}[/]" if style else _short(status))
         table.add_row(*cells)
     return table
+
+
+def _share(used: float | None, wanted: float | None) -> str:
+    if used is None:
+        return "-"
+    return f"{used:.0%}/{wanted:.0%}" if wanted is not None else f"{used:.0%}"
 
 
 def _short(text: str, limit: int = 120) -> str:

@@ -16,7 +16,7 @@ PRIMARY = {
 HIGHER_IS_BETTER = {"deliveries_per_s", "messages_per_s", "sessions_per_s"}
 #: Columns shown per scenario, in order.
 METRICS = {
-    "fanout": ["deliveries_per_s", "messages_per_s"],
+    "fanout": ["deliveries_per_s", "messages_per_s", "server_us_per_delivery"],
     "latency": ["p50_ms", "p99_ms", "p999_ms", "max_ms"],
     "idle": ["bytes_per_conn", "probe_p50_ms", "probe_max_ms"],
     "churn": ["sessions_per_s", "leaked_fds", "rss_change_pct"],
@@ -24,6 +24,7 @@ METRICS = {
 LABELS = {
     "deliveries_per_s": "deliveries/s",
     "messages_per_s": "messages/s",
+    "server_us_per_delivery": "srv CPU us/delivery",
     "p50_ms": "p50 ms",
     "p99_ms": "p99 ms",
     "p999_ms": "p99.9 ms",
@@ -50,6 +51,8 @@ class RunResult:
     metrics: dict[str, float] = field(default_factory=dict)
     server_cpu: float | None = None  # share of one core used by the server while measured
     gen_cpu: float | None = None  # share of one core used by the load generator
+    server_demand: float | None = None  # CPU used plus time runnable but waiting, per wall second
+    gen_demand: float | None = None
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -63,6 +66,8 @@ class RunResult:
             "metrics": self.metrics,
             "server_cpu": self.server_cpu,
             "gen_cpu": self.gen_cpu,
+            "server_demand": self.server_demand,
+            "gen_demand": self.gen_demand,
             "notes": self.notes,
         }
 
@@ -79,6 +84,8 @@ class Summary:
     runs: list[RunResult]
     server_cpu: float | None = None
     gen_cpu: float | None = None
+    server_demand: float | None = None
+    gen_demand: float | None = None
 
     @property
     def error(self) -> str | None:
@@ -118,6 +125,8 @@ def summarise(runs: list[RunResult]) -> list[Summary]:
                 group,
                 _median([r.server_cpu for r in usable]),
                 _median([r.gen_cpu for r in usable]),
+                _median([r.server_demand for r in usable]),
+                _median([r.gen_demand for r in usable]),
             )
         )
     return out

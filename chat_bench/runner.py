@@ -160,6 +160,9 @@ class ServerProc:
     def cpu_seconds(self) -> float:
         return process_cpu(self.pid)
 
+    def sched(self) -> tuple[float, float]:
+        return process_sched(self.pid)
+
     def stop(self, timeout: float = 10.0) -> None:
         proc = self.proc
         if proc is not None and proc.poll() is None:
@@ -172,6 +175,28 @@ class ServerProc:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+def process_sched(pid: int) -> tuple[float, float]:
+    """(CPU seconds, seconds spent runnable but waiting for a CPU) of a process's threads.
+
+    From /proc/PID/task/*/schedstat. The wait matters on a shared machine: a server that was
+    runnable all the time was saturated even if other work on its CPU took some of it.
+    """
+    cpu = wait = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return process_cpu(pid), 0.0
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as fh:
+                fields = fh.read().split()
+        except OSError:
+            continue  # a thread that just ended
+        cpu += int(fields[0])
+        wait += int(fields[1])
+    return cpu / 1e9, wait / 1e9
 
 
 def process_cpu(pid: int) -> float:

@@ -15,7 +15,7 @@ from typing import Any
 from chat_bench import wire
 from chat_bench.loadgen import Job, worker_main
 from chat_bench.results import RunResult
-from chat_bench.runner import ServerFailed, ServerProc, process_cpu
+from chat_bench.runner import ServerFailed, ServerProc, process_sched
 
 #: A server using this share of its core is saturated: the run measured the server.
 SATURATED = 0.85
@@ -81,13 +81,16 @@ class Workers:
             out.append(body)
         return out
 
-    def cpu(self) -> float:
-        total = 0.0
+    def sched(self) -> tuple[float, float]:
+        """CPU and run-queue wait seconds of all workers so far."""
+        cpu = wait = 0.0
         for proc in self.procs:
             if proc.pid is not None and proc.is_alive():
                 with contextlib.suppress(OSError):
-                    total += process_cpu(proc.pid)
-        return total
+                    c, w = process_sched(proc.pid)
+                    cpu += c
+                    wait += w
+        return cpu, wait
 
     def close(self) -> None:
         for proc in self.procs:
@@ -111,30 +114,46 @@ def _jobs(settings: Settings, base: Job, members: list[int]) -> list[Job]:
     ]
 
 
-def _usage(
-    server: ServerProc, workers: Workers, start: tuple[float, float, float]
-) -> tuple[float, float]:
-    wall = time.monotonic() - start[0]
-    srv = (server.cpu_seconds() - start[1]) / wall
-    gen = (workers.cpu() - start[2]) / wall
-    return srv, gen
+class Usage:
+    """CPU use of the server and of the generator over one measured phase."""
+
+    def __init__(self, server: ServerProc, workers: Workers) -> None:
+        self.server = server
+        self.workers = workers
+        self.t0 = time.monotonic()
+        self.srv0 = server.sched()
+        self.gen0 = workers.sched()
+
+    def finish(self, result: RunResult) -> None:
+        """Record shares of one core: used, and wanted (used plus waiting for the CPU)."""
+        wall = time.monotonic() - self.t0
+        srv = self.server.sched()
+        gen = self.workers.sched()
+        result.server_cpu = (srv[0] - self.srv0[0]) / wall
+        result.gen_cpu = (gen[0] - self.gen0[0]) / wall
+        result.server_demand = (srv[0] + srv[1] - self.srv0[0] - self.srv0[1]) / wall
+        result.gen_demand = (gen[0] + gen[1] - self.gen0[0] - self.gen0[1]) / wall
 
 
 def _mark_bound(result: RunResult) -> None:
-    """Invalid when the generator, not the server, ran out of CPU; a note when neither did."""
-    srv, gen = result.server_cpu, result.gen_cpu
+    """Invalid when the generator, not the server, ran out of CPU; a note when neither did.
+
+    Judged on demand (CPU used plus time spent waiting for it), so that other work on a shared
+    machine taking part of a core does not make a saturated process look idle.
+    """
+    srv, gen = result.server_demand, result.gen_demand
     if gen is None or srv is None or srv >= SATURATED:
         return
     if gen >= GEN_BUSY:
         result.status = "invalid"
         result.notes.append(
-            f"load generator used {gen:.0%} of its core, the server only {srv:.0%} of its own: "
+            f"load generator wanted {gen:.0%} of its core, the server only {srv:.0%} of its own: "
             "the generator, not the server, was the bottleneck"
         )
     elif result.scenario in ("fanout", "churn"):
         result.notes.append(
-            f"neither the server ({srv:.0%}) nor the generator ({gen:.0%}) used a whole core: "
-            "round trips (the window) or other work on the machine limited this run"
+            f"neither the server ({srv:.0%}) nor the generator ({gen:.0%}) wanted a whole core: "
+            "round trips (the window) limited this run"
         )
 
 
@@ -186,11 +205,13 @@ def _room(server: ServerProc, result: RunResult, settings: Settings) -> None:
     workers = Workers(_jobs(settings, base, list(range(n))))
     try:
         workers.collect("ready", 60 + n * 0.05)
-        start = (time.monotonic(), server.cpu_seconds(), workers.cpu())
+        workers.send("sync")
+        workers.collect("synced", 60)
+        usage = Usage(server, workers)
         t_start = time.monotonic() + 0.1
         workers.send("go", t_start=t_start)
         sent_parts = workers.collect("sent", settings.duration + 30)
-        result.server_cpu, result.gen_cpu = _usage(server, workers, start)
+        usage.finish(result)
         sent: dict[int, int] = {}
         for part in sent_parts:
             sent.update(part["sent"])
@@ -219,6 +240,9 @@ def _room(server: ServerProc, result: RunResult, settings: Settings) -> None:
     if result.scenario == "fanout":
         result.metrics["deliveries_per_s"] = deliveries / elapsed
         result.metrics["messages_per_s"] = total / elapsed
+        # Server CPU per delivery: comparable even when the server was not the bottleneck.
+        assert result.server_cpu is not None
+        result.metrics["server_us_per_delivery"] = result.server_cpu * elapsed / deliveries * 1e6
         _mark_bound(result)
     else:
         lat = array("d")
@@ -260,10 +284,10 @@ def _idle(server: ServerProc, result: RunResult, settings: Settings) -> None:
         workers.collect("ready", 60 + n * 0.02)
         time.sleep(1.0)
         rss1 = server.rss_kib()
-        start = (time.monotonic(), server.cpu_seconds(), workers.cpu())
+        usage = Usage(server, workers)
         workers.send("probe")
         parts = workers.collect("result", 30 + settings.probes)
-        result.server_cpu, result.gen_cpu = _usage(server, workers, start)
+        usage.finish(result)
         fds = server.fd_count()
         workers.send("release")
     finally:
@@ -304,10 +328,10 @@ def _churn(server: ServerProc, result: RunResult, settings: Settings) -> None:
         fd0 = _settled_fds(server, None)
         time.sleep(0.5)
         rss0 = server.rss_kib()
-        start = (time.monotonic(), server.cpu_seconds(), workers.cpu())
+        usage = Usage(server, workers)
         workers.send("go")
         parts = workers.collect("result", settings.duration + 60)
-        result.server_cpu, result.gen_cpu = _usage(server, workers, start)
+        usage.finish(result)
     finally:
         workers.close()
     failures = [f for p in parts for f in p["failures"]]

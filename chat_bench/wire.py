@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import re
+from array import array
+from bisect import bisect_right
 
 from protocol.framing import frame
 
@@ -80,6 +82,76 @@ class OrderCheck:
         return position + len(marks)
 
 
+class ReferenceStream:
+    """The bytes every non-publishing member of a room must receive, learnt once, compared by all.
+
+    Once the room is quiet except for its messages, each member that does not publish receives
+    the very same bytes (the server encodes a message once for every recipient). The first member
+    to receive a stretch appends it here and its markers are checked against the room's order;
+    every other member compares what it reads with the same stretch. That is one memory compare
+    per read instead of a scan, so the generator can keep up with far more deliveries.
+    """
+
+    __slots__ = ("base", "buf", "ends", "order", "position", "scan_from")
+
+    def __init__(self, order: OrderCheck) -> None:
+        self.buf = bytearray()
+        self.base = 0  # stream offset of buf[0] (the prefix every member has read is dropped)
+        self.scan_from = 0  # stream offset where the next marker scan starts
+        self.ends = array("q")  # stream offset of the end of each marker, in order
+        self.order = order
+        self.position = 0  # markers of this stream in the room's order
+
+    @property
+    def length(self) -> int:
+        return self.base + len(self.buf)
+
+    def feed(self, offset: int, data: bytes) -> bool:
+        """A member at stream `offset` read `data`: False if it differs from the others'."""
+        start = offset - self.base
+        if start < 0:
+            raise ValueError("stream offset already dropped")
+        known = len(self.buf) - start
+        if known >= len(data):
+            return self.buf[start : start + len(data)] == data
+        if known > 0:
+            if self.buf[start:] != data[:known]:
+                return False
+            data = data[known:]
+        self.buf += data
+        return self._scan()
+
+    def _scan(self) -> bool:
+        buf = self.buf
+        base = self.base
+        marks: list[bytes] = []
+        ends = self.ends
+        last = self.scan_from - base
+        for match in MARKER.finditer(buf, last):
+            marks.append(match.group(1))
+            last = match.end()
+            ends.append(base + last)
+        self.scan_from = base + max(last, len(buf) - _TAIL)
+        if not marks:
+            return True
+        position = self.order.advance(self.position, marks)
+        if position is None:
+            return False
+        self.position = position
+        return True
+
+    def messages_before(self, offset: int) -> int:
+        """How many messages a member has received once it has read up to `offset`."""
+        return bisect_right(self.ends, offset)
+
+    def drop_before(self, offset: int) -> None:
+        """Forget bytes before `offset` (every member has read them)."""
+        cut = min(offset, self.scan_from) - self.base
+        if cut > 1 << 20:
+            del self.buf[:cut]
+            self.base += cut
+
+
 def verify_order(order: list[bytes], sent: dict[int, int]) -> list[str]:
     """Problems with a room's final order given how many messages each publisher sent."""
     problems: list[str] = []
@@ -122,6 +194,10 @@ def chat_say(room: str, text: str, ref: str | None = None) -> bytes:
     if ref is not None:
         obj["ref"] = ref
     return chat_frame(obj)
+
+
+def chat_ping(token: str) -> bytes:
+    return chat_frame({"type": "ping", "token": token})
 
 
 def chat_quit() -> bytes:
