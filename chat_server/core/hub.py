@@ -220,12 +220,15 @@ class Hub:
             conn.io.output_ready()
 
     def _broadcast(self, members: Iterable[Connection], frame: bytes) -> None:
+        # The hot loop of every fan-out: keep it to a few attribute operations per member.
         cap = self.config.max_outbuf
+        size = len(frame)
         slow: list[Connection] = []
         for conn in members:
             conn.out.append(frame)
-            conn.out_bytes += len(frame)
-            if conn.out_bytes > cap:
+            queued = conn.out_bytes + size
+            conn.out_bytes = queued
+            if queued > cap:
                 slow.append(conn)
             elif not conn.wake_pending:
                 conn.wake_pending = True
@@ -419,10 +422,17 @@ class Hub:
         if msg.ref is None:
             self._broadcast(room.members, frame)
             return
-        # The sender's own copy carries its ref, so it can match the echo to what it sent.
+        # The sender's own copy carries its ref, so it can match the echo to what it sent. Every
+        # member is queued the shared frame in one pass, then the sender's entry is swapped for
+        # its own copy (it is the last thing queued for it), which keeps the loop free of checks.
         own = encode(message.model_copy(update={"ref": msg.ref}))
-        self._broadcast((m for m in room.members if m is not conn), frame)
-        self._send_frame(conn, own)
+        self._broadcast(room.members, frame)
+        out = conn.out
+        if not conn.closed and out and out[-1] is frame:
+            out[-1] = own
+            conn.out_bytes += len(own) - len(frame)
+            if conn.out_bytes > self.config.max_outbuf:
+                self._slow_consumer(conn)
 
     def _dm(self, conn: Connection, msg: SendDm) -> None:
         assert conn.nick is not None
