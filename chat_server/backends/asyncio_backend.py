@@ -57,12 +57,13 @@ class _Flusher:
 
 
 class ChatProtocol(asyncio.Protocol):
-    __slots__ = ("conn", "flusher", "hub", "transport")
+    __slots__ = ("conn", "flusher", "hub", "linger", "transport")
 
     def __init__(self, hub: Hub, flusher: _Flusher) -> None:
         self.hub = hub
         self.flusher = flusher
         self.transport: asyncio.Transport | None = None
+        self.linger: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -84,6 +85,11 @@ class ChatProtocol(asyncio.Protocol):
         self.hub.lost(self.conn, "connection reset" if exc else "connection closed")
         self.transport = None
         self.flusher.open.discard(self)
+        if self.linger is not None:
+            # The socket is gone: drop the timer, which would keep the transport (and with it
+            # this protocol and its connection) alive for the rest of CLOSE_LINGER.
+            self.linger.cancel()
+            self.linger = None
 
     # ConnectionIO
     def output_ready(self) -> None:
@@ -95,7 +101,7 @@ class ChatProtocol(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         transport.close()
-        self.flusher.loop.call_later(CLOSE_LINGER, transport.abort)
+        self.linger = self.flusher.loop.call_later(CLOSE_LINGER, transport.abort)
 
 
 async def serve_async(hub: Hub, options: ServeOptions) -> None:
