@@ -115,9 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--window",
         type=int,
-        default=16,
+        default=128,
         help="fanout: messages each publisher may have outstanding, i.e. sent but whose echo "
-        "it has not yet received (default: 16)",
+        "it has not yet received (default: 128)",
     )
     parser.add_argument(
         "--concurrency", type=int, default=32, help="churn: sessions in flight (default: 32)"

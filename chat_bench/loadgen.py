@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import re
 import time
@@ -26,6 +27,8 @@ T = TypeVar("T")
 Msg = tuple[str, dict[str, Any]]
 
 CONNECT_TIMEOUT = 10.0
+_PAD = b"x" * wire.TEXT_SIZE
+MIN_SLEEP = 0.001
 _REDIS_SUBSCRIBED = re.compile(rb"subscribe\r\n\$\d+\r\n[^\r]*\r\n:\d+\r\n")
 
 
@@ -41,7 +44,7 @@ class Job:
     workers: int = 1
     clients: int = 10  # room size (fanout, latency), connections (idle)
     publishers: int = 4
-    window: int = 16
+    window: int = 128
     duration: float = 3.0
     rate: float = 200.0  # latency: messages per second offered to the room
     concurrency: int = 32  # churn: sessions in flight
@@ -309,14 +312,28 @@ class Publisher:
         self.room = member.room
         self.nick = f"m{gen.job.worker}x{member.index}"
         self.redis = member.kind == "redis"
+        # Everything around the text is the same for every message: build it once. The result
+        # is what wire.chat_say / wire.redis_payload would give (tests/bench/test_wire.py).
+        if self.redis:
+            probe = wire.redis_payload(self.room, self.nick, "\0")
+            self._head, _, self._tail = probe.partition(b"\\u0000")
+            channel = self.room.encode()
+            self._resp = b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n" % (len(channel), channel)
+        else:
+            probe = wire.chat_say(self.room, "\0", ref="R")[4:]
+            self._head = probe.partition(b"\\u0000")[0]
+            self._tail = b""
+            self._resp = b""
 
     def build(self, seq: int) -> bytes:
-        """Message `seq` of this publisher: a `say` frame, or a Redis PUBLISH."""
-        text = wire.text_for(self.pub, seq)
+        """Message `seq` of this publisher: a `say` frame, or a Redis PUBLISH (from templates)."""
+        head = b"p%ds%d " % (self.pub, seq)
+        text = head + _PAD[: wire.TEXT_SIZE - len(head)]
         if self.redis:
-            payload = wire.redis_payload(self.room, self.nick, text)
-            return wire.resp(b"PUBLISH", self.room.encode(), payload)
-        return wire.chat_say(self.room, text, ref=f"{self.pub}-{seq}")
+            payload = self._head + text + self._tail
+            return self._resp + b"$%d\r\n%s\r\n" % (len(payload), payload)
+        body = self._head + text + b'","ref":"%d-%d"}' % (self.pub, seq)
+        return len(body).to_bytes(4, "big") + body
 
     def send_one(self) -> None:
         self.out.write(self.build(self.sent))
@@ -446,7 +463,9 @@ async def room_run(job: Job, chan: Channel) -> dict[str, Any]:
                     send_lag = max(send_lag, time.monotonic() - (t_start + i * step))
                 i += 1
             if i < total:
-                await asyncio.sleep(max(0.0, t_start + i * step - time.monotonic()))
+                # At least a millisecond: shorter sleeps would spin the loop and eat the core
+                # the members need; a late send is still measured from its scheduled time.
+                await asyncio.sleep(max(MIN_SLEEP, t_start + i * step - time.monotonic()))
     chan.send("sent", sent={p.pub: p.sent for p in publishers})
     expect = await chan.expect("expect", 60)
     total_sent = sum(expect["sent"].values())
@@ -627,6 +646,9 @@ def worker_main(conn: Connection, job: Job) -> None:
     if job.pin:
         pin_self(LOAD_CPU)
     raise_nofile()
+    # A run is short and bounded, and the generator makes no garbage cycles worth collecting:
+    # without the collector it cannot pause in the middle of a latency measurement.
+    gc.disable()
     runner: Any = asyncio.run
     with contextlib.suppress(ImportError):
         import uvloop

@@ -17,7 +17,7 @@ HIGHER_IS_BETTER = {"deliveries_per_s", "messages_per_s", "sessions_per_s"}
 #: Columns shown per scenario, in order.
 METRICS = {
     "fanout": ["deliveries_per_s", "messages_per_s", "server_us_per_delivery"],
-    "latency": ["p50_ms", "p99_ms", "p999_ms", "max_ms"],
+    "latency": ["p50_ms", "p99_ms", "p999_ms", "max_ms", "send_lag_ms"],
     "idle": ["bytes_per_conn", "probe_p50_ms", "probe_max_ms"],
     "churn": ["sessions_per_s", "leaked_fds", "rss_change_pct"],
 }
@@ -29,6 +29,7 @@ LABELS = {
     "p99_ms": "p99 ms",
     "p999_ms": "p99.9 ms",
     "max_ms": "max ms",
+    "send_lag_ms": "gen lag ms",
     "bytes_per_conn": "bytes/conn",
     "probe_p50_ms": "msg p50 ms",
     "probe_max_ms": "msg max ms",

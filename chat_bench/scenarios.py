@@ -21,6 +21,9 @@ from chat_bench.runner import ServerFailed, ServerProc, process_sched
 SATURATED = 0.85
 #: Otherwise, a generator using this share of its core was the bottleneck: the run is invalid.
 GEN_BUSY = 0.8
+#: Seconds given to a server after a churn run, once its descriptors are back, before its
+#: memory is read again.
+SETTLE = 1.5
 
 
 @dataclass
@@ -29,7 +32,7 @@ class Settings:
 
     duration: float = 3.0
     publishers: int = 4
-    window: int = 16
+    window: int = 128
     rate: float = 20_000.0  # latency: offered deliveries per second (messages/s = rate / N)
     concurrency: int = 32
     room_size: int = 10
@@ -338,7 +341,7 @@ def _churn(server: ServerProc, result: RunResult, settings: Settings) -> None:
     if failures:
         raise RunFailed("; ".join(failures[:5]))
     fd1 = _settled_fds(server, fd0)
-    time.sleep(0.5)
+    time.sleep(SETTLE)
     rss1 = server.rss_kib()
     sessions = sum(p["sessions"] for p in parts)
     elapsed = max(p["elapsed"] for p in parts)

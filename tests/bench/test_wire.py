@@ -50,3 +50,25 @@ def test_verify_order_reports_lost_duplicated_and_unknown() -> None:
     assert any("lost" in p for p in wire.verify_order([b"p0s1"], {0: 2}))
     assert any("duplicated" in p for p in wire.verify_order([b"p0s0", b"p0s0"], {0: 1}))
     assert any("unknown" in p for p in wire.verify_order([b"p9s0"], {0: 0}))
+
+
+def test_publishers_build_the_frames_the_wire_helpers_describe() -> None:
+    from chat_bench.loadgen import Gen, Job, Member, Publisher
+
+    class FakeGen(Gen):
+        def __init__(self, job: Job) -> None:
+            self.job = job
+            self.loop = None  # type: ignore[assignment]
+
+    for kind in ("chat", "redis"):
+        gen = FakeGen(Job(scenario="fanout", kind=kind, host="", port=0))
+        member = Member.__new__(Member)
+        member.room, member.index, member.kind = "bench", 3, kind
+        publisher = Publisher(gen, 3, member, None)  # type: ignore[arg-type]
+        text = wire.text_for(3, 41)
+        if kind == "chat":
+            expected = wire.chat_say("bench", text, ref="3-41")
+        else:
+            payload = wire.redis_payload("bench", publisher.nick, text)
+            expected = wire.resp(b"PUBLISH", b"bench", payload)
+        assert publisher.build(41) == expected
