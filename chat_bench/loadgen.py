@@ -53,7 +53,10 @@ class Job:
     room_size: int = 10  # idle: members per room
     drain_timeout: float = 20.0
     # fanout: members that do not publish read at most once per this many seconds (0: at once)
-    read_interval: float = 0.01
+    read_interval: float = 0.005
+    # fanout: messages the room may be ahead of its slowest reader (keeps every member's
+    # backlog far below the server's --max-outbuf, so no one is dropped as a slow consumer)
+    room_window: int = 2048
     pin: bool = True
     members: list[int] = field(default_factory=list)
 
@@ -126,6 +129,12 @@ class Gen:
         self.byte_mode = False
         self.ref = wire.ReferenceStream(self.order)
         self.members: list[Member] = []
+        # fanout flow control: messages sent by this worker's publishers, and how many the
+        # slowest reader has received (updated every read tick)
+        self.pubs: list[Publisher] = []
+        self.sent = 0
+        self.floor = 0
+        self.room_window = job.room_window
 
     async def read_ticker(self) -> None:
         """Let every paused member read once per interval: one read then takes many messages."""
@@ -138,10 +147,16 @@ class Gen:
                 if member.transport is not None:
                     member.transport.resume_reading()
             ticks += 1
-            if self.byte_mode and ticks % 20 == 0:
-                readers = [m.offset for m in self.members if m.publisher is None]
-                if readers:
-                    self.ref.drop_before(min(readers))
+            if not self.byte_mode:
+                continue
+            readers = [m.offset for m in self.members if m.publisher is None]
+            if readers:
+                slowest = min(readers)
+                self.floor = self.ref.messages_before(slowest)
+                if ticks % 20 == 0:
+                    self.ref.drop_before(slowest)
+            for publisher in self.pubs:
+                publisher.pump()
 
     def fail(self, why: str) -> None:
         if len(self.failures) < 20:
@@ -340,14 +355,18 @@ class Publisher:
         self.sent += 1
 
     def pump(self) -> None:
+        """Send while this publisher's window and the room's window both allow it."""
         if self.stopped:
             return
-        batch = []
-        while self.sent - self.echoed < self.window:
-            batch.append(self.build(self.sent))
-            self.sent += 1
-        if batch:
-            self.out.write(b"".join(batch))
+        gen = self.gen
+        room_room = gen.room_window - (gen.sent - gen.floor)
+        count = min(self.window - (self.sent - self.echoed), room_room)
+        if count <= 0:
+            return
+        first = self.sent
+        self.out.write(b"".join([self.build(seq) for seq in range(first, first + count)]))
+        self.sent += count
+        gen.sent += count
 
     def echoed_marks(self, marks: list[bytes]) -> None:
         self.echoed += (b" " + b" ".join(marks)).count(self.prefix)
@@ -426,6 +445,7 @@ async def room_run(job: Job, chan: Channel) -> dict[str, Any]:
     members = await connect_members(gen, job.members, lambda _: "bench")
     publishers = await make_publishers(gen, members)
     gen.members = members
+    gen.pubs = publishers
     chan.send("ready", connected=len(members))
     await chan.expect("sync", 120)
     await bounded(asyncio.gather(*(m.sync() for m in members)), 60, "sync pongs")
@@ -474,12 +494,13 @@ async def room_run(job: Job, chan: Channel) -> dict[str, Any]:
         await bounded(gen.wait_for(members, total_sent), job.drain_timeout, "every delivery")
     except Failure as exc:
         failures.append(str(exc))
+    # What went wrong first explains the rest: it leads the list.
+    failures[:0] = gen.failures
     if ticker is not None:
         ticker.cancel()
     behind = [m for m in members if m.delivered() != total_sent]
     for member in behind[:5]:
         failures.append(f"member {member.index} got {member.delivered()} of {total_sent} messages")
-    failures.extend(gen.failures)
     for member in members:
         member.close()
     return {
