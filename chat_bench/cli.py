@@ -19,6 +19,7 @@ from chat_bench.results import RunResult, check_targets, issue_targets, summaris
 from chat_bench.runner import (
     LOAD_CPU,
     can_pin,
+    lower_own_priority,
     pin_self,
     raise_nofile,
     redis_available,
@@ -178,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     pin = can_pin()
     if pin:
         pin_self(LOAD_CPU)
+        lower_own_priority()
     nofile = raise_nofile()
     servers = [b for b in args.backends if b in registered]
     notes: list[str] = []
@@ -214,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         TimeElapsedColumn(),
         console=console,
         transient=True,
+        refresh_per_second=2,
     ) as progress:
         task = progress.add_task("starting", total=len(todo))
         for scenario, server, n, k in todo:

@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection
 from typing import Any, TypeVar, cast
 
 from chat_bench import wire
-from chat_bench.runner import LOAD_CPU, pin_self, raise_nofile
+from chat_bench.runner import LOAD_CPU, normal_priority, pin_self, raise_nofile
 
 T = TypeVar("T")
 Msg = tuple[str, dict[str, Any]]
@@ -29,6 +29,7 @@ Msg = tuple[str, dict[str, Any]]
 CONNECT_TIMEOUT = 10.0
 _PAD = b"x" * wire.TEXT_SIZE
 MIN_SLEEP = 0.001
+SENDER_NICE = -10
 _REDIS_SUBSCRIBED = re.compile(rb"subscribe\r\n\$\d+\r\n[^\r]*\r\n:\d+\r\n")
 
 
@@ -473,7 +474,9 @@ async def room_run(job: Job, chan: Channel) -> dict[str, Any]:
         step = 1.0 / job.rate
         total = int(job.duration * job.rate)
         mine = {p.pub: p for p in publishers}
-        i = 0
+        i = 0 if mine else total
+        if not mine:
+            await asyncio.sleep(max(0.0, deadline - time.monotonic()))
         while i < total:
             now = time.monotonic()
             while i < total and t_start + i * step <= now:
@@ -666,6 +669,11 @@ def worker_main(conn: Connection, job: Job) -> None:
     """Entry point of a load generator process."""
     if job.pin:
         pin_self(LOAD_CPU)
+    normal_priority()
+    if job.scenario == "latency" and job.members and max(job.members) < job.publishers:
+        # A sender alone in its process: let it preempt the readers when a send is due.
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, 0, SENDER_NICE)
     raise_nofile()
     # A run is short and bounded, and the generator makes no garbage cycles worth collecting:
     # without the collector it cannot pause in the middle of a latency measurement.

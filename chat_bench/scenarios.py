@@ -205,7 +205,16 @@ def _room(server: ServerProc, result: RunResult, settings: Settings) -> None:
         rate=rate,
         pin=settings.pin,
     )
-    workers = Workers(_jobs(settings, base, list(range(n))))
+    if result.scenario == "latency" and settings.workers == 1 and n > publishers:
+        # The sender gets a process of its own, so that reading the room's deliveries never
+        # holds up a scheduled send (both processes share the load CPU).
+        jobs = [
+            replace(base, worker=0, workers=2, members=list(range(publishers))),
+            replace(base, worker=1, workers=2, members=list(range(publishers, n))),
+        ]
+    else:
+        jobs = _jobs(settings, base, list(range(n)))
+    workers = Workers(jobs)
     try:
         workers.collect("ready", 60 + n * 0.05)
         workers.send("sync")
