@@ -24,7 +24,7 @@ _STATUS_STYLE = {
     "unavailable": "red",
     "skipped": "dim",
 }
-_WITH_RATIO = ("p50_ms", "p999_ms", "max_ms", "server_us_per_delivery")
+_WITH_RATIO = ("p50_ms", "p999_ms", "max_ms", "server_us_per_delivery", "probe_p50_ms")
 _VERDICT_STYLE = {"met": "green", "missed": "bold red", "inconclusive": "yellow"}
 
 
