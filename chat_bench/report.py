@@ -46,10 +46,7 @@ def scenario_table(scenario: str, summaries: list[Summary]) -> Table:
     table.add_column("server")
     for metric in metrics:
         table.add_column(LABELS[metric], justify="right")
-        if (
-            metric in (primary, "p50_ms", "p999_ms", "max_ms", "messages_per_s")
-            or metric == primary
-        ):
+        if _has_ratio(metric, primary):
             table.add_column("x naive", justify="right")
     table.add_column(f"{LABELS[primary]} x redis", justify="right")
     table.add_column("srv CPU used/wanted", justify="right")
@@ -60,7 +57,7 @@ def scenario_table(scenario: str, summaries: list[Summary]) -> Table:
         for metric in metrics:
             value = s.metrics.get(metric)
             cells.append(fmt(value) if value is not None else "-")
-            if metric in _WITH_RATIO or metric == primary:
+            if _has_ratio(metric, primary):
                 r = ratio(summaries, s, metric, "naive")
                 cells.append(f"{r:.2f}x" if r is not None else "-")
         r = ratio(summaries, s, primary, "redis")
@@ -72,6 +69,10 @@ def scenario_table(scenario: str, summaries: list[Summary]) -> Table:
         cells.append(f"[{style}]{_short(status)}[/]" if style else _short(status))
         table.add_row(*cells)
     return table
+
+
+def _has_ratio(metric: str, primary: str) -> bool:
+    return metric == primary or metric in _WITH_RATIO
 
 
 def _share(used: float | None, wanted: float | None) -> str:

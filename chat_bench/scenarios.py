@@ -156,7 +156,8 @@ def _mark_bound(result: RunResult) -> None:
     elif result.scenario in ("fanout", "churn"):
         result.notes.append(
             f"neither the server ({srv:.0%}) nor the generator ({gen:.0%}) wanted a whole core: "
-            "round trips (the window) limited this run"
+            "round trips or other work on the machine limited this run, so it understates the "
+            "server (its CPU per delivery still compares)"
         )
 
 
