@@ -52,8 +52,12 @@ class _Flusher:
                 if conn.closed:
                     proto.close()
                 else:
-                    # May drop the connection as a slow consumer, which re-queues it.
-                    check_backlog(conn, transport.get_write_buffer_size())
+                    # Only a transport holding unsent bytes can be over the cap (the core's
+                    # queue was just emptied). May drop the connection as a slow consumer,
+                    # which re-queues it.
+                    unsent = transport.get_write_buffer_size()
+                    if unsent:
+                        check_backlog(conn, unsent)
 
 
 class ChatProtocol(asyncio.Protocol):
