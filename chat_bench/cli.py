@@ -124,7 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--concurrency", type=int, default=32, help="churn: sessions in flight (default: 32)"
     )
     parser.add_argument(
-        "--workers", type=int, default=1, help="load generator processes (default: 1)"
+        "--workers",
+        type=int,
+        default=1,
+        help="load generator processes, all on the load CPU (default: 1)",
     )
     parser.add_argument(
         "--max-outbuf",
