@@ -33,5 +33,10 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The full comparison: every registered backend, the naive baseline, and Redis pub/sub when
+# redis-server is on PATH (optional: without it the report says "redis: not available").
+bench: $(STAMP)
+	$(BIN)/chat-bench --json bench-results.json --plot bench-results.svg
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -63,17 +63,22 @@ class _Flusher:
                 if conn.closed:
                     proto.close()
                 else:
-                    # May drop the connection as a slow consumer, which re-queues it.
-                    check_backlog(conn, transport.get_write_buffer_size())
+                    # Only a transport holding unsent bytes can be over the cap (the core's
+                    # queue was just emptied). May drop the connection as a slow consumer,
+                    # which re-queues it.
+                    unsent = transport.get_write_buffer_size()
+                    if unsent:
+                        check_backlog(conn, unsent)
 
 
 class ChatProtocol(asyncio.Protocol):
-    __slots__ = ("conn", "flusher", "hub", "transport")
+    __slots__ = ("conn", "flusher", "hub", "linger", "transport")
 
     def __init__(self, hub: Hub, flusher: _Flusher) -> None:
         self.hub = hub
         self.flusher = flusher
         self.transport: asyncio.Transport | None = None
+        self.linger: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport (uvloop's does not subclass asyncio.Transport, hence no isinstance).
@@ -96,6 +101,11 @@ class ChatProtocol(asyncio.Protocol):
         self.hub.lost(self.conn, "connection reset" if exc else "connection closed")
         self.transport = None
         self.flusher.open.discard(self)
+        if self.linger is not None:
+            # The socket is gone: drop the timer, which would keep the transport (and with it
+            # this protocol and its connection) alive for the rest of CLOSE_LINGER.
+            self.linger.cancel()
+            self.linger = None
 
     # ConnectionIO
     def output_ready(self) -> None:
@@ -107,7 +117,7 @@ class ChatProtocol(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         transport.close()
-        self.flusher.loop.call_later(CLOSE_LINGER, transport.abort)
+        self.linger = self.flusher.loop.call_later(CLOSE_LINGER, transport.abort)
 
 
 async def serve_async(hub: Hub, options: ServeOptions) -> None:

@@ -41,14 +41,12 @@ from protocol import (
     PROTOCOL_VERSION,
     Bye,
     ChangeNick,
-    ChatMessage,
     ClientMessage,
     DirectMessage,
     Error,
     ErrorCode,
     FrameTooLarge,
     Hello,
-    History,
     Join,
     Joined,
     Leave,
@@ -71,7 +69,8 @@ from protocol import (
     Who,
     encode,
 )
-from protocol.messages import _Message
+from protocol.framing import HEADER_SIZE, frame
+from protocol.messages import _Message, chat_message_body, history_body, with_ref
 from protocol.names import (
     MAX_TOPIC_LENGTH,
     check_text,
@@ -85,9 +84,19 @@ log = logging.getLogger("chat_server")
 Handler = Callable[[Connection, Any], None]
 
 
+_last_stamp: tuple[int, str] = (-1, "")
+
+
 def utc_now() -> str:
-    """ISO 8601 UTC with milliseconds, e.g. 2026-11-27T21:24:03.123Z."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """ISO 8601 UTC with milliseconds, e.g. 2026-11-27T21:24:03.123Z (formatted once per ms)."""
+    global _last_stamp
+    ms = time.time_ns() // 1_000_000
+    if _last_stamp[0] == ms:
+        return _last_stamp[1]
+    when = datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=ms % 1000 * 1000)
+    stamp = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    _last_stamp = (ms, stamp)
+    return stamp
 
 
 def _invalid(code: ErrorCode, exc: ValueError, ref: str | None = None) -> ProtocolError:
@@ -229,12 +238,15 @@ class Hub:
             conn.io.output_ready()
 
     def _broadcast(self, members: Iterable[Connection], frame: bytes) -> None:
+        # The hot loop of every fan-out: keep it to a few attribute operations per member.
         cap = self.config.max_outbuf
+        size = len(frame)
         slow: list[Connection] = []
         for conn in members:
             conn.out.append(frame)
-            conn.out_bytes += len(frame)
-            if conn.out_bytes > cap:
+            queued = conn.out_bytes + size
+            conn.out_bytes = queued
+            if queued > cap:
                 slow.append(conn)
             elif not conn.wake_pending:
                 conn.wake_pending = True
@@ -402,7 +414,7 @@ class Hub:
         else:
             # Joining a room again is harmless: the joiner alone gets the same replies again.
             self._send(conn, Joined(room=room.name, nick=conn.nick, ts=utc_now()))
-        self._send(conn, History(room=room.name, messages=room.since(msg.since)))
+        self._send_frame(conn, frame(history_body(room.name, room.since(msg.since))))
         self._send(conn, Members(room=room.name, nicks=room.nicks()))
         if room.topic:
             self._send(conn, Topic(room=room.name, topic=room.topic, nick=room.topic_by))
@@ -426,23 +438,26 @@ class Hub:
             text = check_text(msg.text)
         except ValueError as exc:
             raise _invalid(ErrorCode.INVALID_TEXT, exc, msg.ref) from None
-        message = ChatMessage.model_construct(
-            id=next(self._message_ids),
-            room=room.name,
-            nick=conn.nick,
-            text=text,
-            action=msg.action,
-            ts=utc_now(),
-        )
-        room.history.append(message)
-        frame = encode(message)
+        # Encoded once, without building a ChatMessage (see protocol.messages fast paths).
+        message_id = next(self._message_ids)
+        body = chat_message_body(message_id, room.name, conn.nick, text, msg.action, utc_now())
+        room.history.append((message_id, body))
+        frame = len(body).to_bytes(HEADER_SIZE, "big") + body
         if msg.ref is None:
             self._broadcast(room.members, frame)
             return
-        # The sender's own copy carries its ref, so it can match the echo to what it sent.
-        own = encode(message.model_copy(update={"ref": msg.ref}))
-        self._broadcast((m for m in room.members if m is not conn), frame)
-        self._send_frame(conn, own)
+        # The sender's own copy carries its ref, so it can match the echo to what it sent. Every
+        # member is queued the shared frame in one pass, then the sender's entry is swapped for
+        # its own copy (it is the last thing queued for it), which keeps the loop free of checks.
+        own_body = with_ref(body, msg.ref)
+        own = len(own_body).to_bytes(HEADER_SIZE, "big") + own_body
+        self._broadcast(room.members, frame)
+        out = conn.out
+        if not conn.closed and out and out[-1] is frame:
+            out[-1] = own
+            conn.out_bytes += len(own) - len(frame)
+            if conn.out_bytes > self.config.max_outbuf:
+                self._slow_consumer(conn)
 
     def _dm(self, conn: Connection, msg: SendDm) -> None:
         assert conn.nick is not None

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
-from protocol import ChatMessage
-
 if TYPE_CHECKING:
     from chat_server.core.connection import Connection
 
@@ -21,15 +19,16 @@ class Room:
         self.key = key
         # A dict keeps insertion order, so `who` lists members in the order they joined.
         self.members: dict[Connection, None] = {}
-        self.history: deque[ChatMessage] = deque(maxlen=history_size)
+        # (id, encoded message body): replayed on join by splicing the bodies into one frame.
+        self.history: deque[tuple[int, bytes]] = deque(maxlen=history_size)
         self.topic = ""
         self.topic_by = ""
 
-    def since(self, last_seen: int | None) -> list[ChatMessage]:
-        """Messages still held with an id above `last_seen` (all held ones when None)."""
+    def since(self, last_seen: int | None) -> list[bytes]:
+        """Encoded messages still held with an id above `last_seen` (all when None)."""
         if last_seen is None:
-            return list(self.history)
-        return [m for m in self.history if m.id > last_seen]
+            return [body for _, body in self.history]
+        return [body for message_id, body in self.history if message_id > last_seen]
 
     def nicks(self) -> list[str]:
         return [conn.nick for conn in self.members if conn.nick is not None]

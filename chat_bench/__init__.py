@@ -1,0 +1,1 @@
+"""chat-bench: load generator and comparison of wirechat's IO backends against baselines."""

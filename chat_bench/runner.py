@@ -1,0 +1,225 @@
+"""Servers under test as child processes: start, pin to a CPU, measure, and stop them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+from chat_server.backends import BACKENDS
+
+#: CPU the server under test runs on, and CPU of the load generator and of chat-bench itself.
+SERVER_CPU = 0
+LOAD_CPU = 1
+BASELINES = ("naive", "redis")
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class ServerFailed(RuntimeError):
+    """The server did not start, or died while it was measured."""
+
+
+def registered_backends() -> list[str]:
+    """Every backend in chat_server's registry, in registry order."""
+    return list(BACKENDS)
+
+
+def redis_available() -> bool:
+    return shutil.which("redis-server") is not None
+
+
+def can_pin() -> bool:
+    """True when the machine has the two CPUs the bench pins to and lets us pin."""
+    try:
+        cpus = os.sched_getaffinity(0)
+    except OSError:
+        return False
+    return {SERVER_CPU, LOAD_CPU} <= cpus
+
+
+def pin_self(cpu: int) -> bool:
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, {cpu})
+        return True
+    return False
+
+
+#: chat-bench itself shares the load CPU with the generator; it yields to it at this niceness.
+BENCH_NICE = 10
+
+
+def lower_own_priority() -> None:
+    """Make chat-bench yield its CPU to the generator (its children restore their own)."""
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, BENCH_NICE)
+
+
+def normal_priority() -> None:
+    """Undo an inherited `lower_own_priority` (needs the right to raise priority, e.g. root)."""
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, 0)
+
+
+def raise_nofile() -> int:
+    """Raise the soft open-files limit to the hard one (inherited by children); the new soft."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    return soft
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class ServerProc:
+    """One server under test: a chat_server backend, or a baseline (`naive`, `redis`)."""
+
+    name: str
+    max_outbuf: int | None = None
+    pin: bool = True
+    host: str = "127.0.0.1"
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    pinned: bool = False
+    _log: tempfile._TemporaryFileWrapper[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    @property
+    def kind(self) -> str:
+        return self.name if self.name in BASELINES else "chat"
+
+    def command(self) -> list[str]:
+        port = str(self.port)
+        if self.name == "redis":
+            exe = shutil.which("redis-server") or "redis-server"
+            return [
+                exe,
+                *("--port", port, "--bind", self.host, "--save", "", "--appendonly", "no"),
+                *("--protected-mode", "no", "--maxclients", "15000", "--loglevel", "warning"),
+            ]
+        if self.name == "naive":
+            return [sys.executable, "-m", "chat_bench.naive", "--host", self.host, "--port", port]
+        cmd = [sys.executable, "-m", "chat_server", "--backend", self.name]
+        cmd += ["--host", self.host, "--port", port, "--log-level", "warning"]
+        if self.max_outbuf is not None:
+            cmd += ["--max-outbuf", str(self.max_outbuf)]
+        return cmd
+
+    def start(self, timeout: float = 15.0) -> ServerProc:
+        self.port = free_port()
+        cmd = self.command()
+        if self.pin and shutil.which("taskset"):
+            cmd = ["taskset", "-c", str(SERVER_CPU), *cmd]
+        self._log = tempfile.NamedTemporaryFile(prefix="chat-bench-", suffix=".log")  # noqa: SIM115 (closed in stop)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, env=env
+        )
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, self.proc.pid, 0)
+        if self.pin:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(self.proc.pid, {SERVER_CPU})
+            with contextlib.suppress(OSError):
+                self.pinned = os.sched_getaffinity(self.proc.pid) == {SERVER_CPU}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerFailed(f"{self.name} exited with {self.proc.returncode}: {self.log()}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise ServerFailed(f"{self.name} did not accept connections within {timeout:g}s")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self, limit: int = 2000) -> str:
+        if self._log is None:
+            return ""
+        self._log.flush()
+        with open(self._log.name, "rb") as fh:
+            text = fh.read().decode(errors="replace").strip()
+        return text[-limit:]
+
+    def rss_kib(self) -> int:
+        """Resident memory (VmRSS) in KiB."""
+        with open(f"/proc/{self.pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise ServerFailed(f"{self.name}: no VmRSS")
+
+    def fd_count(self) -> int:
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def cpu_seconds(self) -> float:
+        return process_cpu(self.pid)
+
+    def sched(self) -> tuple[float, float]:
+        return process_sched(self.pid)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def process_sched(pid: int) -> tuple[float, float]:
+    """(CPU seconds, seconds spent runnable but waiting for a CPU) of a process's threads.
+
+    From /proc/PID/task/*/schedstat. The wait matters on a shared machine: a server that was
+    runnable all the time was saturated even if other work on its CPU took some of it.
+    """
+    cpu = wait = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return process_cpu(pid), 0.0
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as fh:
+                fields = fh.read().split()
+        except OSError:
+            continue  # a thread that just ended
+        cpu += int(fields[0])
+        wait += int(fields[1])
+    return cpu / 1e9, wait / 1e9
+
+
+def process_cpu(pid: int) -> float:
+    """User plus system CPU seconds of a whole process (all its threads)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        stat = fh.read()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
