@@ -238,7 +238,7 @@ class HubMachine(RuleBasedStateMachine):
             assert key == room.key == name_key(room.name)
             for conn in room.members:
                 assert not conn.closed and conn.rooms[key] is room
-            ids = [m.id for m in room.history]
+            ids = [message_id for message_id, _ in room.history]
             assert ids == sorted(ids) and len(ids) <= 5
         for conn in hub.connections.values():
             for key, room in conn.rooms.items():
