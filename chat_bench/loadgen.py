@@ -409,7 +409,15 @@ async def connect_members(
             )
             await bounded(member.ready, CONNECT_TIMEOUT, f"handshake of member {index}")
 
-    await asyncio.gather(*(one(i) for i in indices))
+    tasks = [asyncio.ensure_future(one(i)) for i in indices]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        # The first failure is the one reported; the other handshakes are abandoned quietly.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     members.sort(key=lambda m: m.index)
     return members
 

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from chat_server.backends import BACKENDS
+from chat_server.backends.base import DEFAULT_WORKERS
 
 #: CPU the server under test runs on, and CPU of the load generator and of chat-bench itself.
 SERVER_CPU = 0
@@ -92,6 +93,9 @@ class ServerProc:
     name: str
     max_outbuf: int | None = None
     pin: bool = True
+    # Connections the run will hold at once: the threadpool backend gets a worker for each
+    # (its default pool of 512 would refuse the rest as server_full, by design).
+    capacity: int = 0
     host: str = "127.0.0.1"
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
@@ -122,6 +126,8 @@ class ServerProc:
         cmd += ["--host", self.host, "--port", port, "--log-level", "warning"]
         if self.max_outbuf is not None:
             cmd += ["--max-outbuf", str(self.max_outbuf)]
+        if self.name == "threadpool" and self.capacity > DEFAULT_WORKERS:
+            cmd += ["--workers", str(self.capacity + 64)]
         return cmd
 
     def start(self, timeout: float = 15.0) -> ServerProc:
