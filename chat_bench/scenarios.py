@@ -164,9 +164,7 @@ def _mark_bound(result: RunResult) -> None:
 def run(scenario: str, backend: str, clients: int, repeat: int, settings: Settings) -> RunResult:
     """One measurement. Never raises for a server or run problem: it is in the result."""
     result = RunResult(scenario, backend, clients, repeat)
-    server = ServerProc(
-        backend, max_outbuf=settings.max_outbuf, pin=settings.pin, capacity=clients
-    )
+    server = ServerProc(backend, max_outbuf=settings.max_outbuf, pin=settings.pin, capacity=clients)
     try:
         server.start()
     except (ServerFailed, OSError) as exc:

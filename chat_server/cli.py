@@ -21,6 +21,13 @@ def _positive(value: str) -> int:
     return number
 
 
+def _positive_seconds(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {value}")
+    return number
+
+
 def _frame_size(value: str) -> int:
     number = _positive(value)
     if number < 256 or number > MAX_FRAME_LIMIT:
@@ -71,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--idle-timeout",
-        type=float,
+        type=_positive_seconds,
         default=defaults.idle_timeout,
         help="seconds without a frame from a client before it is dropped "
         f"(default: {defaults.idle_timeout:g})",

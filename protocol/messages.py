@@ -113,8 +113,8 @@ class Welcome(_Message):
     server: ServerInfo
     backend: str
     motd: str | None = None
-    # Added in 1.1 (optional for clients): a token that changes whenever the server restarts.
-    # Message ids are only comparable between connections to the same instance.
+    # Added to version 1 after its first release (so optional here): a token that changes
+    # whenever the server restarts. Message ids are only comparable within one instance.
     instance: str | None = None
 
 

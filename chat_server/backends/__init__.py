@@ -7,11 +7,8 @@ nothing to the others. Every backend is a `serve(hub, options)` function.
 from __future__ import annotations
 
 import importlib
-from typing import Literal
 
 from chat_server.backends.base import Backend, ServeOptions
-
-BackendName = Literal["asyncio", "uvloop", "selectors", "threadpool", "socketserver"]
 
 BACKENDS: dict[str, str] = {
     "asyncio": "chat_server.backends.asyncio_backend:serve",

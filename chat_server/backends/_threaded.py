@@ -163,45 +163,57 @@ class ThreadedCore:
     # ------------------------------------------------------------------ the writer thread
 
     def _write_loop(self) -> None:
+        # The only writer: if a pass fails unexpectedly, log it and go on rather than let
+        # every connection's output stop with this thread.
         while True:
-            timeout: float | None = None
-            if self._lingering:
-                first = min(p.deadline for p in self._lingering if p.deadline is not None)
-                timeout = max(0.0, first - time.monotonic())
-            if self._stopping.is_set():
-                timeout = 0.05 if timeout is None else min(timeout, 0.05)
-            ready: dict[Peer, None] = {}
-            for key, _ in self._sel.select(timeout):
-                if key.data is _WAKE:
-                    with contextlib.suppress(BlockingIOError):
-                        while self._wake_r.recv(4096):
-                            pass
-                else:
-                    ready[key.data] = None
+            try:
+                if self._write_pass():
+                    return
+            except Exception:
+                log.exception("writer pass failed; continuing")
+                time.sleep(0.01)
+
+    def _write_pass(self) -> bool:
+        """One select-and-write pass; True once stopping and nothing is left to take."""
+        timeout: float | None = None
+        if self._lingering:
+            first = min(p.deadline for p in self._lingering if p.deadline is not None)
+            timeout = max(0.0, first - time.monotonic())
+        if self._stopping.is_set():
+            timeout = 0.05 if timeout is None else min(timeout, 0.05)
+        ready: dict[Peer, None] = {}
+        for key, _ in self._sel.select(timeout):
+            if key.data is _WAKE:
+                with contextlib.suppress(BlockingIOError):
+                    while self._wake_r.recv(4096):
+                        pass
+            else:
+                ready[key.data] = None
+        with self.lock:
+            batch, self._pending = self._pending, []
+            number = self._requested
+            for peer in batch:
+                data = peer.conn.take_output()
+                if data and not peer.writer_done:
+                    peer.out += data
+                # Read with take_output, under the lock: the core may close the
+                # connection (and queue a last frame) while _write runs.
+                peer.closing = peer.conn.closed
+                ready[peer] = None
+        self._write(list(ready))
+        with self._flushed:
+            self._done = number
+            self._flushed.notify_all()
+        if self._lingering:
+            now = time.monotonic()
+            for peer in [p for p in self._lingering if p.deadline and p.deadline <= now]:
+                peer.cut = True
+                self._finish(peer)
+        if self._stopping.is_set() and not self._pending:
             with self.lock:
-                batch, self._pending = self._pending, []
-                number = self._requested
-                for peer in batch:
-                    data = peer.conn.take_output()
-                    if data and not peer.writer_done:
-                        peer.out += data
-                    # Read with take_output, under the lock: the core may close the
-                    # connection (and queue a last frame) while _write runs.
-                    peer.closing = peer.conn.closed
-                    ready[peer] = None
-            self._write(list(ready))
-            with self._flushed:
-                self._done = number
-                self._flushed.notify_all()
-            if self._lingering:
-                now = time.monotonic()
-                for peer in [p for p in self._lingering if p.deadline and p.deadline <= now]:
-                    peer.cut = True
-                    self._finish(peer)
-            if self._stopping.is_set() and not self._pending:
-                with self.lock:
-                    if not self._pending:
-                        return
+                if not self._pending:
+                    return True
+        return False
 
     def _write(self, peers: list[Peer]) -> None:
         backlog: list[Peer] = []
@@ -284,6 +296,8 @@ class ThreadedCore:
                 peer.sock.shutdown(socket.SHUT_RDWR)
             peer.finished.set()
         self._stopping.set()
+        with self._flushed:  # readers waiting for the writer need not wait out their timeout
+            self._flushed.notify_all()
         with contextlib.suppress(BlockingIOError):
             self._wake_w.send(b"\0")
         for thread in self._threads:

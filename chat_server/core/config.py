@@ -13,10 +13,11 @@ class CoreConfig:
     history: int = 100  # messages kept per room and replayed on join
     max_clients: int = 20_000
     max_rooms_per_client: int = 100
-    # Bytes of outbound data a connection may have waiting (queued in the core plus buffered
-    # by the backend) before it is disconnected as a slow consumer.
+    # Bytes of outbound data a connection may have waiting after a flush (what the backend
+    # could not write yet) before it is disconnected as a slow consumer.
     max_outbuf: int = 1 << 20
     idle_timeout: float = 300.0  # seconds without any frame from a client before it is dropped
+    hello_timeout: float = 30.0  # seconds a new connection has to register with `hello`
     password: str | None = None
     motd: str | None = None
     server_name: str = "wirechat"

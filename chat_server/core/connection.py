@@ -33,6 +33,7 @@ class Connection:
         "key",
         "last_seen",
         "nick",
+        "opened",
         "out",
         "out_bytes",
         "peer",
@@ -53,6 +54,7 @@ class Connection:
         self.wake_pending = False
         self.closed = False
         self.last_seen = now
+        self.opened = now
 
     def take_output(self) -> bytes:
         """Everything queued since the last call, as one buffer to write; b"" if nothing.

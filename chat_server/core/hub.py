@@ -83,6 +83,12 @@ log = logging.getLogger("chat_server")
 
 Handler = Callable[[Connection, Any], None]
 
+#: The in-turn queue cap, as a multiple of max_outbuf (see Hub.__init__).
+QUEUE_CAP_FACTOR = 4
+#: Largest `history` and `room_list` replies, in bytes of JSON: the oldest messages (or the
+#: least populated rooms) that do not fit are left out, so one reply cannot overrun a client.
+REPLY_BUDGET = 256 * 1024
+
 
 _last_stamp: tuple[int, str] = (-1, "")
 
@@ -138,6 +144,11 @@ class Hub:
             Quit: self._quit,
         }
         self.closing = False
+        # What one connection may have queued in the core between two flushes. The
+        # `max_outbuf` cap proper is applied after each flush (check_backlog), to what the
+        # backend could not write; this one only bounds memory within a turn, where a single
+        # read of small frames can legitimately queue several times its size for every member.
+        self._queue_cap = QUEUE_CAP_FACTOR * self.config.max_outbuf
 
     # ------------------------------------------------------------------ backend API
 
@@ -161,18 +172,19 @@ class Hub:
         """Handle bytes read from `conn`: every complete frame in them, in order."""
         if conn.closed:
             return
-        conn.last_seen = self.clock()
+        fatal: FrameTooLarge | None = None
         try:
             bodies = conn.decoder.feed(data)
         except FrameTooLarge as exc:
-            for body in exc.frames:
-                self._handle(conn, body)
-            self._fail(conn, exc)
-            return
+            bodies, fatal = exc.frames, exc
+        if bodies:  # only complete frames count as activity, not a trickle of bytes
+            conn.last_seen = self.clock()
         for body in bodies:
             if conn.closed:
                 return
             self._handle(conn, body)
+        if fatal is not None and not conn.closed:
+            self._fail(conn, fatal)
 
     def lost(self, conn: Connection, reason: str = "connection lost") -> None:
         """The peer went away; its rooms see `left` once. Safe to call more than once."""
@@ -201,16 +213,19 @@ class Hub:
             self._slow_consumer(conn)
 
     def reap_idle(self) -> None:
-        """Drop connections that sent nothing for `idle_timeout` seconds. Call periodically."""
-        deadline = self.clock() - self.config.idle_timeout
-        for conn in [c for c in self.connections.values() if c.last_seen < deadline]:
-            self._fail(
-                conn,
-                ProtocolError(
-                    ErrorCode.IDLE_TIMEOUT,
-                    f"nothing received for {self.config.idle_timeout:g} seconds",
-                ),
-            )
+        """Drop connections that sent no frame for `idle_timeout` seconds, or that did not
+        register within `hello_timeout` seconds of connecting. Call periodically."""
+        now = self.clock()
+        idle_since = now - self.config.idle_timeout
+        opened_before = now - self.config.hello_timeout
+        for conn in list(self.connections.values()):
+            if conn.last_seen < idle_since:
+                reason = f"no frame received for {self.config.idle_timeout:g} seconds"
+            elif conn.nick is None and conn.opened < opened_before:
+                reason = f"no hello within {self.config.hello_timeout:g} seconds"
+            else:
+                continue
+            self._fail(conn, ProtocolError(ErrorCode.IDLE_TIMEOUT, reason))
 
     # ------------------------------------------------------------------ queueing
 
@@ -231,7 +246,7 @@ class Hub:
             return
         conn.out.append(frame)
         conn.out_bytes += len(frame)
-        if conn.out_bytes > self.config.max_outbuf:
+        if conn.out_bytes > self._queue_cap:
             self._slow_consumer(conn)
         elif not conn.wake_pending:
             conn.wake_pending = True
@@ -239,7 +254,7 @@ class Hub:
 
     def _broadcast(self, members: Iterable[Connection], frame: bytes) -> None:
         # The hot loop of every fan-out: keep it to a few attribute operations per member.
-        cap = self.config.max_outbuf
+        cap = self._queue_cap
         size = len(frame)
         slow: list[Connection] = []
         for conn in members:
@@ -332,7 +347,14 @@ class Hub:
                 self._error(conn, exc)
         except Exception:
             log.exception("internal error handling %s from %r", message.type, conn)
-            self._error(conn, ProtocolError(ErrorCode.INTERNAL_ERROR, "internal server error"))
+            self._error(
+                conn,
+                ProtocolError(
+                    ErrorCode.INTERNAL_ERROR,
+                    "internal server error",
+                    ref=getattr(message, "ref", None),
+                ),
+            )
 
     def _room_of(self, conn: Connection, room_name: str, ref: str | None = None) -> Room:
         room = conn.rooms.get(name_key(room_name))
@@ -414,7 +436,8 @@ class Hub:
         else:
             # Joining a room again is harmless: the joiner alone gets the same replies again.
             self._send(conn, Joined(room=room.name, nick=conn.nick, ts=utc_now()))
-        self._send_frame(conn, frame(history_body(room.name, room.since(msg.since))))
+        replay = room.since(msg.since, budget=min(REPLY_BUDGET, self.config.max_outbuf // 2))
+        self._send_frame(conn, frame(history_body(room.name, replay)))
         self._send(conn, Members(room=room.name, nicks=room.nicks()))
         if room.topic:
             self._send(conn, Topic(room=room.name, topic=room.topic, nick=room.topic_by))
@@ -499,8 +522,16 @@ class Hub:
         self._send(conn, Members(room=room.name, nicks=room.nicks()))
 
     def _rooms(self, conn: Connection, msg: ListRooms) -> None:
-        rooms = sorted(self.rooms.values(), key=lambda r: r.key)
-        listing = [RoomInfo(name=r.name, members=len(r.members), topic=r.topic) for r in rooms]
+        # The most populated rooms that fit in REPLY_BUDGET, listed by name.
+        chosen: list[Room] = []
+        size = 0
+        for room in sorted(self.rooms.values(), key=lambda r: (-len(r.members), r.key)):
+            size += len(room.name.encode()) + len(room.topic.encode()) + 48
+            if size > REPLY_BUDGET:
+                break
+            chosen.append(room)
+        chosen.sort(key=lambda r: r.key)
+        listing = [RoomInfo(name=r.name, members=len(r.members), topic=r.topic) for r in chosen]
         self._send(conn, RoomList(rooms=listing))
 
     def _topic(self, conn: Connection, msg: SetTopic) -> None:

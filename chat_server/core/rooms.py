@@ -24,11 +24,19 @@ class Room:
         self.topic = ""
         self.topic_by = ""
 
-    def since(self, last_seen: int | None) -> list[bytes]:
-        """Encoded messages still held with an id above `last_seen` (all when None)."""
-        if last_seen is None:
-            return [body for _, body in self.history]
-        return [body for message_id, body in self.history if message_id > last_seen]
+    def since(self, last_seen: int | None, budget: int) -> list[bytes]:
+        """Encoded messages still held with an id above `last_seen` (all when None), oldest
+        first: the newest ones whose bodies fit in `budget` bytes."""
+        replay: list[bytes] = []
+        for message_id, body in reversed(self.history):
+            if last_seen is not None and message_id <= last_seen:
+                break
+            budget -= len(body) + 1
+            if budget < 0:
+                break
+            replay.append(body)
+        replay.reverse()
+        return replay
 
     def nicks(self) -> list[str]:
         return [conn.nick for conn in self.members if conn.nick is not None]

@@ -265,3 +265,78 @@ class HubMachine(RuleBasedStateMachine):
 
 TestHubMachine = HubMachine.TestCase
 TestHubMachine.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+
+
+def test_frames_after_quit_in_the_same_read_are_ignored() -> None:
+    hub, _ = make_hub()
+    watcher, _watcher_io = connect(hub, "watcher")
+    send(hub, watcher, {"type": "join", "room": "r"})
+    ghost, _ghost_io = connect(hub, "ghost")
+    chunk = b"".join(
+        frame(json.dumps(m).encode())
+        for m in ({"type": "quit"}, {"type": "join", "room": "r"}, {"type": "join", "room": "s"})
+    )
+    hub.receive(ghost, chunk + (10**6).to_bytes(4, "big"))
+    assert ghost.closed and ghost.rooms == {}
+    assert list(hub.rooms) == ["r"] and list(hub.rooms["r"].members) == [watcher]
+
+
+def test_one_read_of_many_small_frames_does_not_drop_healthy_members() -> None:
+    # A read can queue several times its size for every member before the backend flushes:
+    # that alone is not a slow consumer. The cap applies to what a flush leaves unsent.
+    hub, _ = make_hub(max_outbuf=4096)
+    sender, sender_io = connect(hub, "sender")
+    reader, reader_io = connect(hub, "reader")
+    for conn in (sender, reader):
+        send(hub, conn, {"type": "join", "room": "r"})
+    sender_io.drain()
+    reader_io.drain()
+    burst = b"".join(
+        frame(json.dumps({"type": "say", "room": "r", "text": "x"}).encode()) for _ in range(40)
+    )
+    hub.receive(sender, burst)
+    assert reader.out_bytes > 4096 and not reader.closed
+    assert len([m for m in reader_io.drain() if m["type"] == "message"]) == 40
+    hub.check_backlog(reader, 0)
+    assert not reader.closed
+
+
+def test_history_replay_fits_a_byte_budget() -> None:
+    hub, _ = make_hub(max_outbuf=64 * 1024)
+    writer, writer_io = connect(hub, "writer")
+    send(hub, writer, {"type": "join", "room": "r"})
+    for i in range(100):
+        send(hub, writer, {"type": "say", "room": "r", "text": f"{i:03d}" + "é" * 3000})
+        writer_io.drain()
+    joiner, joiner_io = connect(hub, "joiner")
+    send(hub, joiner, {"type": "join", "room": "r"})
+    history = next(m for m in joiner_io.drain() if m["type"] == "history")
+    texts = [m["text"][:3] for m in history["messages"]]
+    assert 0 < len(texts) < 100
+    assert texts == [f"{i:03d}" for i in range(100 - len(texts), 100)]  # the newest, in order
+    assert not joiner.closed
+
+
+def test_unregistered_connections_must_say_hello_in_time() -> None:
+    hub, clock = make_hub(hello_timeout=10, idle_timeout=300)
+    lurker, lurker_io = connect(hub)
+    member, _ = connect(hub, "member")
+    for _ in range(3):  # pings keep it active, but do not register it
+        clock.now += 4
+        send(hub, lurker, {"type": "ping", "token": "t"})
+        hub.reap_idle()
+    assert lurker.closed and not member.closed
+    assert lurker_io.drain()[-1]["code"] == "idle_timeout"
+
+
+def test_a_trickle_of_bytes_is_not_activity() -> None:
+    hub, clock = make_hub(idle_timeout=60)
+    slowpoke, _ = connect(hub, "slowpoke")
+    data = frame(json.dumps({"type": "ping", "token": "t"}).encode())
+    for byte in data[:-1]:  # never completes a frame
+        clock.now += 10
+        hub.receive(slowpoke, bytes([byte]))
+        hub.reap_idle()
+        if slowpoke.closed:
+            break
+    assert slowpoke.closed

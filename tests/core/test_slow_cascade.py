@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from chat_server.core import Connection, CoreConfig, Hub
+from chat_server.core.hub import QUEUE_CAP_FACTOR
 from protocol import PROTOCOL_VERSION, FrameDecoder
 
 
@@ -40,7 +41,8 @@ def test_one_broadcast_dropping_every_member_leaves_a_consistent_hub() -> None:
         conn.take_output()
     text = "x" * 3000
     body = json.dumps({"type": "say", "room": "r", "text": text}).encode()
-    hub.receive(members[0], (len(body).to_bytes(4, "big") + body) * 2)
+    # Enough in one read to pass the in-turn queue cap of every member.
+    hub.receive(members[0], (len(body).to_bytes(4, "big") + body) * 2 * QUEUE_CAP_FACTOR)
     assert all(c.closed for c in members)
     assert hub.rooms == {} and hub.nicks == {} and hub.connections == {}
     for conn in members:
@@ -57,8 +59,9 @@ def test_leaver_dropped_by_its_own_left_broadcast_is_announced_once() -> None:
     stayer = _client(hub, "stayer", "r")
     leaver = _client(hub, "leaver", "r")
     stayer.take_output()
-    leaver.out.append(b"x" * 2000)  # nearly full: the `left` frame tips it over
-    leaver.out_bytes = 2000
+    nearly_full = 2048 * QUEUE_CAP_FACTOR - 48  # the `left` frame tips it over
+    leaver.out.append(b"x" * nearly_full)
+    leaver.out_bytes = nearly_full
     body = json.dumps({"type": "leave", "room": "r"}).encode()
     hub.receive(leaver, len(body).to_bytes(4, "big") + body)
     assert leaver.closed
