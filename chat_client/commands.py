@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
+from protocol.names import normalize_nick, normalize_room
+
 
 @dataclass(frozen=True, slots=True)
 class CommandSpec:
@@ -60,3 +64,26 @@ def lookup(name: str) -> CommandSpec | None:
 def command_names() -> list[str]:
     """Every command's main name, in /help order."""
     return [spec.name for spec in COMMANDS]
+
+
+def room_arg(arg: str) -> str:
+    """A room name typed by the user; raises ValueError with a one-line reason if unusable."""
+    return normalize_room(arg)
+
+
+def nick_arg(arg: str) -> str:
+    """A nick typed by the user; raises ValueError with a one-line reason if it is unusable."""
+    return normalize_nick(arg)
+
+
+def request_error(exc: ValueError) -> str:
+    """A one-line reason why a request could not be built (never a multi-line dump)."""
+    if isinstance(exc, ValidationError):
+        errors = exc.errors(include_url=False, include_input=False)
+        if errors:
+            first = errors[0]
+            where = ".".join(str(part) for part in first.get("loc", ()))
+            message = str(first.get("msg", "invalid value"))
+            return f"{where}: {message}" if where else message
+        return "invalid request"
+    return str(exc).splitlines()[0] if str(exc) else "invalid request"

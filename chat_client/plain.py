@@ -13,7 +13,7 @@ import itertools
 import sys
 from collections.abc import Callable
 
-from chat_client.commands import say_text, split_command
+from chat_client.commands import nick_arg, request_error, room_arg, say_text, split_command
 from chat_client.net import ChatConnection, ConnectionClosed, HelloRejected
 from chat_client.text import inert
 from protocol import (
@@ -112,6 +112,12 @@ class PlainClient:
 
     def parse(self, line: str) -> _Message | str | None:
         """A request to send, a local notice to print, or None for nothing."""
+        try:
+            return self._parse(line)
+        except ValueError as exc:  # includes pydantic's ValidationError
+            return f"! not sent: {request_error(exc)}"
+
+    def _parse(self, line: str) -> _Message | str | None:
         line = line.rstrip("\r\n")
         if not line.strip():
             return None
@@ -123,31 +129,32 @@ class PlainClient:
         command, rest = split
         match command:
             case "join" | "j" if rest:
-                self.room = rest
-                return Join(room=rest)
+                room = room_arg(rest)
+                self.room = room
+                return Join(room=room)
             case "leave" | "part":
-                room = rest or self.room
+                room = room_arg(rest) if rest else self.room
                 if room is None:
                     return "! usage: /leave ROOM"
                 return Leave(room=room)
             case "msg" | "query" if " " in rest:
                 to, _, text = rest.partition(" ")
-                return SendDm(to=to, text=text)
+                return SendDm(to=nick_arg(to), text=text)
             case "me" if rest:
                 if self.room is None:
                     return "! join a room first: /join ROOM"
                 return Say(room=self.room, text=rest, action=True)
             case "nick" if rest:
-                return ChangeNick(nick=rest)
+                return ChangeNick(nick=nick_arg(rest))
             case "who" | "names":
-                room = rest or self.room
+                room = room_arg(rest) if rest else self.room
                 return Who(room=room) if room else "! usage: /who ROOM"
             case "rooms" | "list":
                 return ListRooms()
             case "topic" if self.room is not None:
                 return SetTopic(room=self.room, topic=rest)
             case "quit" | "exit":
-                return Quit(reason=rest or None)
+                return Quit(reason=rest[:256] or None)
             case "help":
                 return HELP
         return f"! unknown command or missing argument: /{command} (try /help)"

@@ -64,6 +64,8 @@ HELLO_FATAL = frozenset(
 #: Requests kept while offline and sent after reconnecting; others are refused while offline.
 QUEUEABLE = (Say, SendDm, Join)
 MAX_OUTBOX = 500
+#: The longest `quit` reason the protocol accepts.
+MAX_REASON_LENGTH = 256
 
 
 class ConnState(StrEnum):
@@ -211,8 +213,13 @@ class Session:
         self._wake_retry.set()
 
     async def quit(self, reason: str | None = None, timeout: float = 1.0) -> None:
-        """Say goodbye (if connected) and stop reconnecting."""
+        """Say goodbye (if connected) and stop reconnecting.
+
+        A reason longer than the protocol allows is cut short rather than refused.
+        """
         self._stopped = True
+        if reason is not None:
+            reason = reason[:MAX_REASON_LENGTH] or None
         self._wake_retry.set()
         conn = self._conn
         if conn is not None and not conn.closed:

@@ -165,7 +165,7 @@ class ChatScreen(Screen[None]):
         self.query_one(ChatInput).focus()
 
     def on_member_list_picked(self, event: MemberList.Picked) -> None:
-        self.commands.cmd_msg(event.nick)
+        self.commands.guarded(self.commands.cmd_msg, event.nick)
         self.query_one(ChatInput).focus()
 
     def prefill(self, text: str) -> None:

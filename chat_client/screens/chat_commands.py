@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from chat_client.commands import COMMANDS, lookup, say_text, split_command
+from chat_client.commands import (
+    COMMANDS,
+    lookup,
+    nick_arg,
+    request_error,
+    room_arg,
+    say_text,
+    split_command,
+)
 from chat_client.conversations import Conversation, Kind, room_key
 from chat_client.render import nick_part, quoted, system_line
 from chat_client.widgets.bars import StatusBar
@@ -32,7 +40,21 @@ class SlashCommands:
         self.screen = screen
 
     def run_line(self, line: str) -> None:
-        """Say a line in the current conversation, or run it if it is a slash command."""
+        """Say a line in the current conversation, or run it if it is a slash command.
+
+        A request that cannot be built (a name or text too long, a forbidden character)
+        is reported as a one-line notice; no input ever ends in a traceback.
+        """
+        self.guarded(self._run_line, line)
+
+    def guarded(self, handler: Callable[[str], None], arg: str) -> None:
+        """Run `handler(arg)`, turning a request that cannot be built into a notice."""
+        try:
+            handler(arg)
+        except ValueError as exc:  # includes pydantic's ValidationError
+            self.screen.notice(f"not sent: {request_error(exc)}", error=True)
+
+    def _run_line(self, line: str) -> None:
         split = split_command(line)
         conv = self.screen.conversations.current
         if split is None:
@@ -82,7 +104,7 @@ class SlashCommands:
     def cmd_join(self, arg: str) -> None:
         if not arg:
             return self._usage("join")
-        room = arg.split()[0]
+        room = room_arg(arg.split()[0])
         conv = self.screen.conversations.get(room_key(room))
         if conv is not None and conv.joined:
             self.screen.switch_to(conv.key)
@@ -99,6 +121,8 @@ class SlashCommands:
         room = arg.split()[0] if arg else (current.name if current.kind is Kind.ROOM else "")
         if not room:
             return self._usage("leave")
+        if arg:
+            room = room_arg(room)
         self._submit(Leave(room=room))
         return None
 
@@ -106,6 +130,7 @@ class SlashCommands:
         nick, _, text = arg.partition(" ")
         if not nick:
             return self._usage("msg")
+        nick = nick_arg(nick)
         conv = self.screen.conversations.dm(nick)
         self.screen.ensure_log(conv)
         self.screen.switch_to(conv.key)
@@ -126,11 +151,11 @@ class SlashCommands:
     def cmd_nick(self, arg: str) -> None:
         if not arg:
             return self._usage("nick")
-        self._submit(ChangeNick(nick=arg.split()[0]))
+        self._submit(ChangeNick(nick=nick_arg(arg.split()[0])))
         return None
 
     def cmd_who(self, arg: str) -> None:
-        room = arg.split()[0] if arg else getattr(self._current_room(), "name", "")
+        room = room_arg(arg.split()[0]) if arg else getattr(self._current_room(), "name", "")
         if not room:
             return self._usage("who")
         self.screen.who_requested.add(room_key(room))
