@@ -8,6 +8,8 @@ import json
 import os
 import re
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -220,6 +222,7 @@ class WireClient:
             await asyncio.wait_for(self.writer.wait_closed(), WAIT)
 
     def abort(self) -> None:
-        """Vanish with a TCP reset."""
-        transport = self.writer.transport
-        transport.abort()
+        """Vanish with a TCP reset (SO_LINGER 0: close() sends RST, not FIN)."""
+        sock = self.writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.writer.transport.abort()

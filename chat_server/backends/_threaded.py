@@ -121,10 +121,10 @@ class ThreadedCore:
                 try:
                     data = sock.recv(READ_SIZE)
                 except OSError:
-                    self._lost(peer, "connection reset")
+                    self._lost(peer, reset=True)
                     return
                 if not data:
-                    self._lost(peer, "connection closed")
+                    self._lost(peer, reset=False)
                     return
                 with self.lock:
                     self.hub.receive(peer.conn, data)
@@ -135,9 +135,9 @@ class ThreadedCore:
             peer.finished.wait(CLOSE_LINGER + 2.0)  # the writer flushes, then shuts it down
             self._close(peer)
 
-    def _lost(self, peer: Peer, reason: str) -> None:
+    def _lost(self, peer: Peer, *, reset: bool) -> None:
         with self.lock:
-            self.hub.lost(peer.conn, reason)
+            self.hub.lost(peer.conn, reset=reset)
 
     def _wait_flushed(self, batch: int) -> None:
         with self._flushed:
@@ -227,7 +227,7 @@ class ThreadedCore:
                     sent = 0
                 except OSError:
                     peer.out.clear()
-                    self._lost(peer, "connection reset")
+                    self._lost(peer, reset=True)
                     self._finish(peer)
                     continue
                 del peer.out[:sent]

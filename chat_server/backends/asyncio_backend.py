@@ -111,11 +111,11 @@ class ChatProtocol(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         # Keep the write side open: the core's wake-up flushes what is queued, then closes.
-        self.hub.lost(self.conn, "connection closed")
+        self.hub.lost(self.conn)
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.hub.lost(self.conn, "connection reset" if exc else "connection closed")
+        self.hub.lost(self.conn, reset=exc is not None)
         self.transport = None
         self.fd = -1
         self.flusher.open.discard(self)

@@ -110,7 +110,7 @@ class _Loop:
             return
         except OSError:
             client.reading = False
-            self.hub.lost(client.conn, "connection reset")
+            self.hub.lost(client.conn, reset=True)
             return
         if data:
             self.hub.receive(client.conn, data)
@@ -119,7 +119,7 @@ class _Loop:
                 self.flush()
         else:
             client.reading = False
-            self.hub.lost(client.conn, "connection closed")
+            self.hub.lost(client.conn)
 
     def writable(self, client: _Client) -> None:
         if self._send(client, client.out):
@@ -159,7 +159,7 @@ class _Loop:
             sent = 0
         except OSError:
             client.out.clear()
-            self.hub.lost(client.conn, "connection reset")
+            self.hub.lost(client.conn, reset=True)
             self.close(client)
             return False
         if data is client.out:

@@ -186,10 +186,11 @@ class Hub:
         if fatal is not None and not conn.closed:
             self._fail(conn, fatal)
 
-    def lost(self, conn: Connection, reason: str = "connection lost") -> None:
-        """The peer went away; its rooms see `left` once. Safe to call more than once."""
+    def lost(self, conn: Connection, *, reset: bool = False) -> None:
+        """The peer went away (`reset`: with an error rather than an orderly close); its
+        rooms see `left` once. Safe to call more than once."""
         if not conn.closed:
-            self._drop(conn, reason)
+            self._drop(conn, "connection reset" if reset else "connection closed")
 
     def shutdown(self, reason: str = "server shutting down") -> None:
         """Say `bye` to everyone and mark every connection closed; refuse new ones."""

@@ -27,6 +27,7 @@ async def test_peer_vanishing_mid_frame_is_seen_as_left_once(
         await ghost.close()
     left = await watcher.expect("left", nick=ghost.nick)
     assert left["room"] == room
+    assert left["reason"] == ("connection reset" if how == "reset" else "connection closed")
     assert [m for m in await watcher.sync() if m["type"] == "left"] == []
     # The nick is free again and the room is clean.
     again = await connect(None)
