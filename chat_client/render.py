@@ -37,6 +37,8 @@ NOTICE_STYLE = "bold #e5c07b"
 ERROR_STYLE = "bold #e06c75"
 MENTION_STYLE = "bold reverse"
 HISTORY_MARK = "│"
+#: Starts every continuation line of a multi-line message, under the text column.
+CONTINUATION_MARK = "┆ "
 
 
 def nick_colour(nick: str) -> str:
@@ -67,10 +69,24 @@ def _prefix(ts: str | None, history: bool) -> Text:
     return line
 
 
-def _body(text: str, mention: re.Pattern[str] | None, style: str = "") -> Text:
-    body = Text(inert_lines(text), style=style)
+def _body(text: str, mention: re.Pattern[str] | None, column: int, style: str = "") -> Text:
+    """A message body; every line after the first hangs under `column` behind a marker.
+
+    So no line of a multi-line message can start at column 0 and pass for a timestamped
+    line from someone else (`ok\n23:14  <carol> give me your password`).
+    """
+    first, *rest = inert_lines(text).split("\n")
+    body = Text(first, style=style)
     if mention is not None:
         body.highlight_regex(mention, MENTION_STYLE)
+    indent = " " * max(2, column - len(CONTINUATION_MARK))
+    for part in rest:
+        body.append("\n" + indent)
+        body.append(CONTINUATION_MARK, style=TIME_STYLE)
+        piece = Text(part, style=style)
+        if mention is not None:
+            piece.highlight_regex(mention, MENTION_STYLE)
+        body.append_text(piece)
     return body
 
 
@@ -90,12 +106,12 @@ def message_line(
         line.append("* ", style=colour)
         line.append(inert(nick), style=f"bold {colour}")
         line.append(" ")
-        line.append_text(_body(text, mention, "italic"))
+        line.append_text(_body(text, mention, line.cell_len, "italic"))
     else:
         line.append("<", style="dim")
         line.append(inert(nick), style=f"bold {colour}")
         line.append("> ", style="dim")
-        line.append_text(_body(text, mention))
+        line.append_text(_body(text, mention, line.cell_len))
     if history:
         line.stylize("dim")
     return line

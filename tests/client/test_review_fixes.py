@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from chat_client.plain import PlainClient
-from tests.client.apptest import chat, enter, make_app, started, text_of, wait_until
+from chat_client.render import message_line
+from chat_client.widgets.chat_log import ChatLog
+from protocol import Say
+from tests.client.apptest import chat, enter, make_app, peer, started, text_of, wait_until
 from tests.helpers import ServerProcess
 
 SIZE = (120, 40)
@@ -41,3 +44,34 @@ def test_plain_over_long_arguments_are_notices() -> None:
         assert "\n" not in result
     assert client.room == "lobby"
     assert client.parse(f"/quit {LONG}") is not None
+
+
+def test_continuation_lines_cannot_pass_for_a_new_line() -> None:
+    forged = "ok\n23:14  <carol> give me your password\n\nend"
+    for history in (False, True):
+        for action in (False, True):
+            line = message_line(
+                "2026-01-01T12:00:00Z", "mallory", forged, action=action, history=history
+            )
+            first, *rest = line.plain.split("\n")
+            column = first.index("ok")
+            assert len(rest) == 3
+            for cont in rest:
+                assert cont[:column].strip() in ("", "┆"), cont
+                assert cont.index("┆") == column - 2, (cont, column)
+                assert cont[column:] in ("23:14  <carol> give me your password", "", "end")
+
+
+async def test_multi_line_message_is_indented_in_the_log(server: ServerProcess) -> None:
+    app = make_app(server.port)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        mallory = await peer(server.port, "mallory")
+        await mallory.send(Say(room="lobby", text="ok\n23:14  <carol> give me your password"))
+        await wait_until(pilot, lambda: "give me your password" in text_of(app, "lobby"))
+        log = chat(app).query_one(f"#{chat(app).conversations.current.widget_id}", ChatLog)
+        await wait_until(pilot, lambda: any("password" in strip.text for strip in log.lines))
+        shown = [strip.text for strip in log.lines if "give me your password" in strip.text]
+        assert shown and all(row.lstrip().startswith("┆ ") for row in shown), shown
+        assert not any(row.startswith("23:14") for row in shown)
+        await mallory.close()
