@@ -67,8 +67,11 @@ def command_names() -> list[str]:
 
 
 def room_arg(arg: str) -> str:
-    """A room name typed by the user; raises ValueError with a one-line reason if unusable."""
-    return normalize_room(arg)
+    """A room name typed by the user, without one leading `#` (rooms are shown as `#name`).
+
+    Raises ValueError with a one-line reason if the name cannot be a room name.
+    """
+    return normalize_room(arg[1:] if arg.startswith("#") else arg)
 
 
 def nick_arg(arg: str) -> str:

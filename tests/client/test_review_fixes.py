@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from chat_client.conversations import room_key
 from chat_client.plain import PlainClient
 from chat_client.render import message_line
 from chat_client.widgets.chat_log import ChatLog
-from protocol import Say
+from protocol import Join, Leave, Say, Who
 from tests.client.apptest import chat, enter, make_app, peer, started, text_of, wait_until
 from tests.helpers import ServerProcess
 
@@ -75,3 +76,31 @@ async def test_multi_line_message_is_indented_in_the_log(server: ServerProcess) 
         assert shown and all(row.lstrip().startswith("┆ ") for row in shown), shown
         assert not any(row.startswith("23:14") for row in shown)
         await mallory.close()
+
+
+async def test_join_leave_who_accept_a_leading_hash(server: ServerProcess) -> None:
+    app = make_app(server.port)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await enter(pilot, "/join #games")
+        await started(pilot, "games")
+        screen = chat(app)
+        assert screen.conversations.get(room_key("#games")) is None
+        await enter(pilot, "/who #games")
+        await wait_until(pilot, lambda: "alice" in text_of(app, "games").split("-- ")[-1])
+        await enter(pilot, "/leave #games")
+        await wait_until(
+            pilot,
+            lambda: (
+                (conv := screen.conversations.get(room_key("games"))) is None or not conv.joined
+            ),
+        )
+        assert "##" not in text_of(app, "lobby") + text_of(app, "server")
+
+
+def test_plain_join_strips_one_hash() -> None:
+    client = PlainClient(None)
+    assert client.parse("/join #lobby") == Join(room="lobby")
+    assert client.room == "lobby"
+    assert client.parse("/who #lobby") == Who(room="lobby")
+    assert client.parse("/leave ##x") == Leave(room="#x")
