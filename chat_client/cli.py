@@ -34,8 +34,10 @@ def main(argv: list[str] | None = None) -> int:
             return 130
     from chat_client.app import ChatApp
 
-    ChatApp(args.host, args.port, args.nick, args.room, args.password).run()
-    return 0
+    app = ChatApp(args.host, args.port, args.nick, args.room, args.password)
+    app.run()
+    # Textual sets a non-zero return code when the app ended with an unhandled error.
+    return app.return_code or 0
 
 
 if __name__ == "__main__":

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+from chat_client import cli
+from chat_client.app import ChatApp
 from chat_client.conversations import room_key
 from chat_client.plain import PlainClient
 from chat_client.render import message_line
@@ -104,3 +108,14 @@ def test_plain_join_strips_one_hash() -> None:
     assert client.room == "lobby"
     assert client.parse("/who #lobby") == Who(room="lobby")
     assert client.parse("/leave ##x") == Leave(room="#x")
+
+
+@pytest.mark.parametrize("code", [None, 0, 1, 3])
+def test_cli_exit_status_is_the_app_return_code(
+    monkeypatch: pytest.MonkeyPatch, code: int | None
+) -> None:
+    def run(self: ChatApp) -> None:
+        self._return_code = code
+
+    monkeypatch.setattr(ChatApp, "run", run)
+    assert cli.main(["--nick", "alice"]) == (code or 0)
