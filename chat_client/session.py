@@ -64,6 +64,8 @@ HELLO_FATAL = frozenset(
 #: Requests kept while offline and sent after reconnecting; others are refused while offline.
 QUEUEABLE = (Say, SendDm, Join)
 MAX_OUTBOX = 500
+#: Messages dispatched in a row before giving the event loop (and so the UI) a turn.
+YIELD_EVERY = 50
 #: The longest `quit` reason the protocol accepts.
 MAX_REASON_LENGTH = 256
 
@@ -307,8 +309,14 @@ class Session:
                 asyncio.create_task(self._writer(conn)),
                 asyncio.create_task(self._keepalive(conn)),
             ]
+            dispatched = 0
             async for message in conn.events():
                 self._dispatch(message)
+                dispatched += 1
+                if dispatched % YIELD_EVERY == 0:
+                    # A burst of buffered messages is read without awaiting the socket:
+                    # let the UI run (keys, redraws) now and then.
+                    await asyncio.sleep(0)
             return "connection closed by the server"
         except ConnectionClosed as exc:
             return str(exc)

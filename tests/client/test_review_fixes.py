@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 import pytest
 
 from chat_client import cli
@@ -9,8 +12,9 @@ from chat_client.app import ChatApp
 from chat_client.conversations import room_key
 from chat_client.plain import PlainClient
 from chat_client.render import message_line
+from chat_client.session import Session
 from chat_client.widgets.chat_log import ChatLog
-from protocol import Join, Leave, Say, Who
+from protocol import ChatMessage, Join, Leave, Say, ServerInfo, Welcome, Who
 from tests.client.apptest import chat, enter, make_app, peer, started, text_of, wait_until
 from tests.helpers import ServerProcess
 
@@ -119,3 +123,56 @@ def test_cli_exit_status_is_the_app_return_code(
 
     monkeypatch.setattr(ChatApp, "run", run)
     assert cli.main(["--nick", "alice"]) == (code or 0)
+
+
+class _BurstConnection:
+    """A connection whose messages are all buffered already: reading them never suspends."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.closed = False
+
+    async def send(self, message: object) -> None:
+        pass
+
+    async def events(self) -> AsyncIterator[ChatMessage]:
+        for n in range(1, self.count + 1):
+            yield ChatMessage(
+                id=n,
+                room="lobby",
+                nick="bob",
+                text=f"m{n}",
+                action=False,
+                ts="2026-01-01T00:00:00Z",
+            )
+
+    def abort(self) -> None:
+        self.closed = True
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_a_burst_of_buffered_messages_lets_other_tasks_run() -> None:
+    session = Session("127.0.0.1", 1, "alice", ping_interval=3600)
+    received: list[object] = []
+    seen_by_other_task: list[int] = []
+
+    async def other_task() -> None:
+        while True:
+            seen_by_other_task.append(len(received))
+            await asyncio.sleep(0)
+
+    session._emit = received.append
+    welcome = Welcome(
+        nick="alice", protocol=1, server=ServerInfo(name="s", version="1"), backend="x"
+    )
+    ticker = asyncio.create_task(other_task())
+    await asyncio.sleep(0)
+    conn = _BurstConnection(500)
+    await session._serve(conn, welcome, reconnect=False)  # type: ignore[arg-type]
+    ticker.cancel()
+    messages = [m for m in received if isinstance(m, ChatMessage)]
+    assert len(messages) == 500
+    during = {n for n in seen_by_other_task if 0 < n < len(received)}
+    assert len(during) >= 5, sorted(during)
