@@ -104,13 +104,18 @@ class RoundTrip:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboxDrained:
+    """Every request queued while offline has been sent: nothing is waiting any more."""
+
+
+@dataclass(frozen=True, slots=True)
 class Rejected:
     """The server refused our `hello` for a reason retrying will not fix; the session stopped."""
 
     error: Error
 
 
-SessionEvent = ServerMessage | StateChanged | Connected | RoundTrip | Rejected
+SessionEvent = ServerMessage | StateChanged | Connected | RoundTrip | Rejected | OutboxDrained
 
 
 @dataclass(slots=True)
@@ -176,6 +181,7 @@ class Session:
         self.rtt: float | None = None
         self.initial_rooms = list(rooms)
         self._outbox: deque[_Message] = deque()
+        self._queued_offline = False  # the outbox held requests submitted while offline
         self._wake_writer = asyncio.Event()
         self._wake_retry = asyncio.Event()
         self._conn: ChatConnection | None = None
@@ -201,6 +207,7 @@ class Session:
                 raise ValueError("not connected")
             if len(self._outbox) >= MAX_OUTBOX:
                 raise OverflowError("too many messages waiting to be sent")
+            self._queued_offline = True
         self._outbox.append(message)
         self._wake_writer.set()
         return self.connected
@@ -336,6 +343,9 @@ class Session:
             while self._outbox:
                 await conn.send(self._outbox[0])
                 self._outbox.popleft()
+            if self._queued_offline:
+                self._queued_offline = False
+                self._emit(OutboxDrained())  # so the UI stops showing "N queued"
             self._wake_writer.clear()
             await self._wake_writer.wait()
 
@@ -391,6 +401,7 @@ __all__ = [
     "Backoff",
     "ConnState",
     "Connected",
+    "OutboxDrained",
     "Rejected",
     "RoomMark",
     "RoundTrip",

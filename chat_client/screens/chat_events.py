@@ -18,6 +18,7 @@ from chat_client.render import (
 from chat_client.session import (
     Connected,
     ConnState,
+    OutboxDrained,
     Rejected,
     RoundTrip,
     SessionEvent,
@@ -56,7 +57,7 @@ class ServerEvents:
 
     def apply(self, event: SessionEvent) -> None:
         """Show one event; the screen catches and reports anything that goes wrong."""
-        if not isinstance(event, Members | Topic | History | Joined):
+        if not isinstance(event, Members | Topic | History | Joined | OutboxDrained):
             # The server sends `topic` right after `members` on join, or not at all.
             self.screen.topic_on_join.clear()
         match event:
@@ -64,6 +65,10 @@ class ServerEvents:
                 self._got_state(event)
             case Connected():
                 self._got_connected(event)
+            case OutboxDrained():
+                status = self.screen.query_one(StatusBar)
+                status.pending = self.screen.session.pending
+                status.redraw()
             case RoundTrip():
                 status = self.screen.query_one(StatusBar)
                 status.rtt = event.seconds

@@ -12,7 +12,7 @@ from chat_client.app import ChatApp
 from chat_client.conversations import room_key
 from chat_client.plain import PlainClient
 from chat_client.render import message_line
-from chat_client.session import Session
+from chat_client.session import Backoff, ConnState, Session
 from chat_client.widgets.chat_log import ChatLog
 from protocol import ChatMessage, Join, Leave, Say, ServerInfo, Welcome, Who
 from tests.client.apptest import chat, enter, make_app, peer, started, text_of, wait_until
@@ -176,3 +176,21 @@ async def test_a_burst_of_buffered_messages_lets_other_tasks_run() -> None:
     assert len(messages) == 500
     during = {n for n in seen_by_other_task if 0 < n < len(received)}
     assert len(during) >= 5, sorted(during)
+
+
+async def test_status_drops_queued_count_once_the_outbox_is_sent(server: ServerProcess) -> None:
+    app = make_app(server.port)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        screen = chat(app)
+        screen.session.backoff = Backoff(base=0.2, cap=0.2, jitter=0.0)
+        server.stop()
+        await wait_until(pilot, lambda: screen.session.state is not ConnState.CONNECTED)
+        await enter(pilot, "typed while offline")
+        await wait_until(pilot, lambda: "1 queued" in str(screen.query_one("#status").render()))
+        server.start()
+        await wait_until(pilot, lambda: "<alice> typed while offline" in text_of(app, "lobby"))
+        assert screen.session.pending == 0
+        await wait_until(
+            pilot, lambda: "queued" not in str(screen.query_one("#status").render()), timeout=3
+        )
