@@ -54,6 +54,8 @@ class ServerEvents:
         self.screen = screen
         self._mention = mention_pattern(screen.me)
         self._was_connected = False
+        # Rooms rejoined after a reconnect: their next `history` is what was missed meanwhile.
+        self._gap_fill: set[str] = set()
 
     def apply(self, event: SessionEvent) -> None:
         """Show one event; the screen catches and reports anything that goes wrong."""
@@ -141,9 +143,11 @@ class ServerEvents:
         self.screen.log_to(server, line)
         if event.welcome.motd:
             self.screen.log_to(server, system_line(None, "motd: ", quoted(event.welcome.motd)))
+        self._gap_fill.clear()
         if event.reconnect:
             why = "reconnected (the server restarted)" if event.restarted else "reconnected"
             for conv in self.screen.joined_rooms():
+                self._gap_fill.add(conv.key)
                 self.screen.log_to(conv, notice_line(why))
                 conv.live_marked = False
         if event.flushed:
@@ -171,19 +175,38 @@ class ServerEvents:
 
     def _got_history(self, event: History) -> None:
         conv = self.screen.conversations.room(event.room)
+        # After a reconnect the history is the gap: messages missed while disconnected,
+        # which count as unread (and as mentions) like live ones.
+        gap = conv.key in self._gap_fill
+        self._gap_fill.discard(conv.key)
         if not event.messages:
             return
         count = len(event.messages)
-        self.screen.log_to(
-            conv, separator_line(f"history: {count} earlier message(s)"), count=False
+        label = (
+            f"missed while disconnected: {count} message(s)"
+            if gap
+            else f"history: {count} earlier message(s)"
         )
+        self.screen.log_to(conv, separator_line(label), count=False)
+        mentioned: ChatMessage | None = None
         for msg in event.messages:
+            own = name_key(msg.nick) == name_key(self.screen.me)
             line = message_line(
-                msg.ts, msg.nick, msg.text, action=msg.action, mention=self._mention, history=True
+                msg.ts,
+                msg.nick,
+                msg.text,
+                action=msg.action,
+                mention=self._mention,
+                history=True,
             )
-            self.screen.log_to(conv, line, count=False)
+            mention = gap and not own and bool(self._mention.search(msg.text))
+            if mention:
+                mentioned = msg
+            self.screen.log_to(conv, line, count=gap and not own, mention=mention)
         self.screen.log_to(conv, separator_line("live"), count=False)
         conv.live_marked = True
+        if mentioned is not None:
+            self._notify(f"{mentioned.nick} in #{mentioned.room}", mentioned.text)
 
     def _got_members(self, event: Members) -> None:
         key = room_key(event.room)

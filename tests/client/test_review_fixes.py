@@ -194,3 +194,28 @@ async def test_status_drops_queued_count_once_the_outbox_is_sent(server: ServerP
         await wait_until(
             pilot, lambda: "queued" not in str(screen.query_one("#status").render()), timeout=3
         )
+
+
+async def test_messages_missed_while_disconnected_count_as_unread(server: ServerProcess) -> None:
+    app = make_app(server.port)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        screen = chat(app)
+        screen.session.backoff = Backoff(base=0.4, cap=0.4, jitter=0.0)
+        bob = await peer(server.port, "bob")
+        await bob.send(Say(room="lobby", text="seen live"))
+        await wait_until(pilot, lambda: "<bob> seen live" in text_of(app, "lobby"))
+        screen.switch_to("server")
+        lobby = screen.conversations.get(room_key("lobby"))
+        assert lobby is not None
+        lobby.unread, lobby.mention = 0, False
+        assert screen.session._conn is not None
+        screen.session._conn.abort()  # only alice's connection drops
+        await wait_until(pilot, lambda: screen.session.state is not ConnState.CONNECTED)
+        await bob.send(Say(room="lobby", text="missed one"))
+        await bob.send(Say(room="lobby", text="alice: missed two"))
+        await wait_until(pilot, lambda: "<bob> alice: missed two" in text_of(app, "lobby"))
+        assert "missed while disconnected: 2 message(s)" in text_of(app, "lobby")
+        assert lobby.unread == 2
+        assert lobby.mention
+        await bob.close()
