@@ -248,7 +248,8 @@ class ServerEvents:
             action=event.action,
             mention=None if own else self._mention,
         )
-        self.screen.log_to(conv, line, count=True, mention=mention)
+        # Your own lines are never unread, even when they arrive in a room you left the view of.
+        self.screen.log_to(conv, line, count=not own, mention=mention)
         if mention:
             self._notify(f"{event.nick} in #{event.room}", event.text)
 
@@ -258,7 +259,7 @@ class ServerEvents:
         conv = self.screen.conversations.dm(other)
         self.screen.ensure_log(conv)
         line = message_line(event.ts, event.sender, event.text, mention=None)
-        self.screen.log_to(conv, line, count=True, mention=not own)
+        self.screen.log_to(conv, line, count=not own, mention=not own)
         if not own:
             self._notify(f"direct message from {event.sender}", event.text)
 

@@ -219,3 +219,28 @@ async def test_messages_missed_while_disconnected_count_as_unread(server: Server
         assert lobby.unread == 2
         assert lobby.mention
         await bob.close()
+
+
+async def test_own_lines_never_count_as_unread(server: ServerProcess) -> None:
+    app = make_app(server.port)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        screen = chat(app)
+        await enter(pilot, "/msg bob2 hi")  # the view moves to a DM conversation
+        await wait_until(pilot, lambda: screen.conversations.active != room_key("lobby"))
+        lobby = screen.conversations.get(room_key("lobby"))
+        assert lobby is not None and lobby.unread == 0
+        # An echo of your own line arriving while another conversation is on screen (a line
+        # typed just before switching) is not news to you.
+        screen.handle(
+            ChatMessage(
+                id=10**6,
+                room="lobby",
+                nick="alice",
+                text="mine",
+                action=False,
+                ts="2026-11-27T23:00:00.000Z",
+            )
+        )
+        await wait_until(pilot, lambda: "mine" in text_of(app, "lobby"))
+        assert lobby.unread == 0 and not lobby.mention
