@@ -22,8 +22,7 @@ def frame(body: bytes) -> bytes:
 
 def encode(message: _Message) -> bytes:
     """Encode a message as one complete frame, ready to be written as is."""
-    body = encode_body(message)
-    return len(body).to_bytes(HEADER_SIZE, "big") + body
+    return frame(encode_body(message))
 
 
 class FrameTooLarge(ProtocolError):

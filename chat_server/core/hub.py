@@ -68,8 +68,8 @@ from protocol import (
     Welcome,
     Who,
     encode,
+    framing,
 )
-from protocol.framing import HEADER_SIZE, frame
 from protocol.messages import _Message, chat_message_body, history_body, with_ref
 from protocol.names import (
     MAX_TOPIC_LENGTH,
@@ -195,11 +195,10 @@ class Hub:
     def shutdown(self, reason: str = "server shutting down") -> None:
         """Say `bye` to everyone and mark every connection closed; refuse new ones."""
         self.closing = True
-        frame = encode(Bye(reason=reason))
+        bye = encode(Bye(reason=reason))
         for conn in list(self.connections.values()):
-            self._queue(conn, frame)
+            self._send_frame(conn, bye)
             conn.closed = True
-            self._wake(conn)
         self.connections.clear()
         self.rooms.clear()
         self.nicks.clear()
@@ -229,10 +228,6 @@ class Hub:
             self._fail(conn, ProtocolError(ErrorCode.IDLE_TIMEOUT, reason))
 
     # ------------------------------------------------------------------ queueing
-
-    def _queue(self, conn: Connection, frame: bytes) -> None:
-        conn.out.append(frame)
-        conn.out_bytes += len(frame)
 
     def _wake(self, conn: Connection) -> None:
         if not conn.wake_pending:
@@ -438,7 +433,7 @@ class Hub:
             # Joining a room again is harmless: the joiner alone gets the same replies again.
             self._send(conn, Joined(room=room.name, nick=conn.nick, ts=utc_now()))
         replay = room.since(msg.since, budget=min(REPLY_BUDGET, self.config.max_outbuf // 2))
-        self._send_frame(conn, frame(history_body(room.name, replay)))
+        self._send_frame(conn, framing.frame(history_body(room.name, replay)))
         self._send(conn, Members(room=room.name, nicks=room.nicks()))
         if room.topic:
             self._send(conn, Topic(room=room.name, topic=room.topic, nick=room.topic_by))
@@ -466,21 +461,20 @@ class Hub:
         message_id = next(self._message_ids)
         body = chat_message_body(message_id, room.name, conn.nick, text, msg.action, utc_now())
         room.history.append((message_id, body))
-        frame = len(body).to_bytes(HEADER_SIZE, "big") + body
+        shared = framing.frame(body)
         if msg.ref is None:
-            self._broadcast(room.members, frame)
+            self._broadcast(room.members, shared)
             return
         # The sender's own copy carries its ref, so it can match the echo to what it sent. Every
         # member is queued the shared frame in one pass, then the sender's entry is swapped for
         # its own copy (it is the last thing queued for it), which keeps the loop free of checks.
-        own_body = with_ref(body, msg.ref)
-        own = len(own_body).to_bytes(HEADER_SIZE, "big") + own_body
-        self._broadcast(room.members, frame)
+        own = framing.frame(with_ref(body, msg.ref))
+        self._broadcast(room.members, shared)
         out = conn.out
-        if not conn.closed and out and out[-1] is frame:
+        if not conn.closed and out and out[-1] is shared:
             out[-1] = own
-            conn.out_bytes += len(own) - len(frame)
-            if conn.out_bytes > self.config.max_outbuf:
+            conn.out_bytes += len(own) - len(shared)
+            if conn.out_bytes > self._queue_cap:  # the same in-turn cap as _broadcast's
                 self._slow_consumer(conn)
 
     def _dm(self, conn: Connection, msg: SendDm) -> None:
