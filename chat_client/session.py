@@ -253,6 +253,7 @@ class Session:
         while not self._stopped:
             self._set_state(ConnState.RECONNECTING if reconnect else ConnState.CONNECTING)
             reason = ""
+            wait_at_least = 0.0
             try:
                 conn = await ChatConnection.open(self.host, self.port, self.connect_timeout)
             except (OSError, TimeoutError) as exc:
@@ -267,6 +268,8 @@ class Session:
                         emit(Rejected(exc.error))
                         return
                     reason = f"{exc.error.code}: {exc.error.message}"
+                    # A rate limit says when trying again can work: never retry sooner.
+                    wait_at_least = float(exc.error.retry_after or 0)
                 except (ConnectionClosed, TimeoutError, OSError) as exc:
                     await conn.close()
                     reason = f"no welcome from server: {exc or 'timed out'}"
@@ -276,7 +279,7 @@ class Session:
                     reconnect = True
             if self._stopped:
                 break
-            delay = self.backoff.delay(attempt)
+            delay = max(self.backoff.delay(attempt), wait_at_least)
             attempt += 1
             self._set_state(ConnState.RECONNECTING, retry_in=delay, reason=reason)
             self._wake_retry.clear()

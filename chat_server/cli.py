@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from chat_server.backends import BACKENDS, DEFAULT_BACKEND, BackendUnavailable, load_backend
 from chat_server.backends.base import DEFAULT_WORKERS, SELECTORS, ServeOptions
-from chat_server.core import CoreConfig, Hub
+from chat_server.backends.lifecycle import clients_allowed, raise_nofile_limit
+from chat_server.core import AddressLimits, CoreConfig, FloodLimits, Hub
+from chat_server.core.config import DEFAULT_EXEMPT
 from protocol.framing import MAX_FRAME_LIMIT
 
 log = logging.getLogger("chat_server")
@@ -21,10 +26,17 @@ def _positive(value: str) -> int:
     return number
 
 
+def _not_negative(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return number
+
+
 def _positive_seconds(value: str) -> float:
     number = float(value)
     if not number > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {value}")
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {value}")
     return number
 
 
@@ -33,6 +45,122 @@ def _frame_size(value: str) -> int:
     if number < 256 or number > MAX_FRAME_LIMIT:
         raise argparse.ArgumentTypeError(f"must be between 256 and {MAX_FRAME_LIMIT}")
     return number
+
+
+def _network(value: str) -> str:
+    if value == "none":
+        return value
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class _Limit:
+    """One limit flag: where its value goes (`section.field` of CoreConfig) and what it means."""
+
+    flag: str
+    target: str
+    kind: Callable[[str], object]
+    help: str
+
+
+# Every limit the core enforces, as flags; defaults come from CoreConfig (docs/protocol.md
+# lists each with its error code).
+LIMITS = (
+    _Limit("--max-frame", "max_frame", _frame_size, "largest frame body accepted, in bytes"),
+    _Limit("--history", "history", _not_negative, "messages replayed on join, at most"),
+    _Limit("--max-clients", "max_clients", _positive, "connections accepted at once"),
+    _Limit("--max-rooms", "max_rooms", _positive, "rooms in existence at once"),
+    _Limit(
+        "--max-rooms-per-client", "max_rooms_per_client", _positive, "rooms one connection joins"
+    ),
+    _Limit(
+        "--max-outbuf",
+        "max_outbuf",
+        _positive,
+        "soft output cap: bytes waiting for one client for longer than --outbuf-soft-seconds "
+        "cut it as a slow consumer",
+    ),
+    _Limit("--outbuf-hard", "outbuf_hard", _positive, "hard output cap: cut at once beyond it"),
+    _Limit(
+        "--outbuf-soft-seconds",
+        "outbuf_soft_seconds",
+        _positive_seconds,
+        "how long a client may stay over --max-outbuf",
+    ),
+    _Limit("--room-history-bytes", "room_history_bytes", _positive, "history held per room, bytes"),
+    _Limit("--history-bytes", "history_bytes", _positive, "history held in all, bytes"),
+    _Limit(
+        "--idle-timeout",
+        "idle_timeout",
+        _positive_seconds,
+        "seconds without a frame before a client is dropped",
+    ),
+    _Limit(
+        "--hello-timeout",
+        "hello_timeout",
+        _positive_seconds,
+        "seconds a new connection has to send hello",
+    ),
+    _Limit(
+        "--max-combining", "max_combining", _positive, "combining marks on one character in text"
+    ),
+    _Limit("--flood-burst", "flood.burst", _positive, "requests a connection sends at once"),
+    _Limit("--flood-rate", "flood.rate", _positive_seconds, "requests per second after the burst"),
+    _Limit("--flood-bytes-burst", "flood.byte_burst", _positive, "bytes sent at once"),
+    _Limit("--flood-bytes-rate", "flood.byte_rate", _positive_seconds, "bytes per second after it"),
+    _Limit("--ping-burst", "flood.ping_burst", _positive, "pings sent at once"),
+    _Limit("--ping-rate", "flood.ping_rate", _positive_seconds, "pings per second after it"),
+    _Limit(
+        "--flood-max-waiting",
+        "flood.max_waiting",
+        _positive,
+        "requests held back by flood control...",
+    ),
+    _Limit(
+        "--flood-max-seconds",
+        "flood.max_waiting_seconds",
+        _positive_seconds,
+        "...for longer than this: disconnected with `flood`",
+    ),
+    _Limit("--max-per-address", "per_address.connections", _positive, "connections per address"),
+    _Limit(
+        "--connects-per-address",
+        "per_address.connects",
+        _positive,
+        "new connections per address per --connect-window",
+    ),
+    _Limit("--connect-window", "per_address.connects_window", _positive_seconds, "seconds"),
+    _Limit(
+        "--rooms-per-address",
+        "per_address.rooms_created",
+        _positive,
+        "rooms created per address per --rooms-window",
+    ),
+    _Limit("--rooms-window", "per_address.rooms_window", _positive_seconds, "seconds"),
+    _Limit(
+        "--bad-passwords",
+        "per_address.bad_passwords",
+        _positive,
+        "failed passwords per address per --bad-password-window (never exempt)",
+    ),
+    _Limit(
+        "--bad-password-window", "per_address.bad_passwords_window", _positive_seconds, "seconds"
+    ),
+)
+
+
+def _default(defaults: CoreConfig, target: str) -> object:
+    value: object = defaults
+    for part in target.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _dest(limit: _Limit) -> str:
+    return limit.flag.lstrip("-").replace("-", "_")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,38 +178,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument(
         "--port", type=int, default=8089, help="port to bind, 0 for any (default: 8089)"
-    )
-    parser.add_argument(
-        "--max-frame",
-        type=_frame_size,
-        default=defaults.max_frame,
-        help=f"largest frame body accepted, in bytes (default: {defaults.max_frame})",
-    )
-    parser.add_argument(
-        "--history",
-        type=int,
-        default=defaults.history,
-        help=f"messages kept per room and replayed on join (default: {defaults.history})",
-    )
-    parser.add_argument(
-        "--max-clients",
-        type=_positive,
-        default=defaults.max_clients,
-        help=f"connections accepted at once (default: {defaults.max_clients})",
-    )
-    parser.add_argument(
-        "--max-outbuf",
-        type=_positive,
-        default=defaults.max_outbuf,
-        help="bytes waiting to be sent to one client before it is dropped as a slow consumer "
-        f"(default: {defaults.max_outbuf})",
-    )
-    parser.add_argument(
-        "--idle-timeout",
-        type=_positive_seconds,
-        default=defaults.idle_timeout,
-        help="seconds without a frame from a client before it is dropped "
-        f"(default: {defaults.idle_timeout:g})",
     )
     parser.add_argument(
         "--selector",
@@ -105,7 +201,73 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["debug", "info", "warning", "error"],
         help="log verbosity on stderr (default: info)",
     )
+    limits = parser.add_argument_group(
+        "limits", "what one client or one address may do (docs/protocol.md, 'Limits')"
+    )
+    limits.add_argument(
+        "--exempt",
+        action="append",
+        type=_network,
+        metavar="CIDR",
+        help="networks that skip the per-address caps, the connect throttle and flood control "
+        "(repeatable; 'none' for no exemption; default: " + ", ".join(DEFAULT_EXEMPT) + ")",
+    )
+    for limit in LIMITS:
+        default = _default(defaults, limit.target)
+        shown = f"{default:g}" if isinstance(default, float) else str(default)
+        limits.add_argument(
+            limit.flag,
+            dest=_dest(limit),
+            type=limit.kind,
+            default=default,
+            metavar="SECONDS" if limit.kind is _positive_seconds else "N",
+            help=f"{limit.help} (default: {shown})",
+        )
     return parser
+
+
+def config_from(args: argparse.Namespace) -> CoreConfig:
+    """The CoreConfig the parsed flags describe."""
+    top: dict[str, object] = {}
+    flood: dict[str, object] = {}
+    per_address: dict[str, object] = {}
+    for limit in LIMITS:
+        section, _, name = limit.target.rpartition(".")
+        {"": top, "flood": flood, "per_address": per_address}[section][name or section] = getattr(
+            args, _dest(limit)
+        )
+    exempt = DEFAULT_EXEMPT if args.exempt is None else tuple(n for n in args.exempt if n != "none")
+    return CoreConfig(
+        **top,  # type: ignore[arg-type]
+        flood=replace(FloodLimits(), **flood),  # type: ignore[arg-type]
+        per_address=replace(AddressLimits(), **per_address),  # type: ignore[arg-type]
+        exempt=exempt,
+        password=args.password,
+        motd=args.motd,
+    )
+
+
+def check_config(config: CoreConfig) -> str | None:
+    """A problem no single flag shows, or None."""
+    if config.flood.byte_burst < config.max_frame + 4:
+        return "--flood-bytes-burst must hold at least one frame of --max-frame bytes"
+    return None
+
+
+def fit_descriptors(config: CoreConfig, backend: str) -> CoreConfig:
+    """Raise the open-files limit as far as allowed, and lower --max-clients to what fits."""
+    nofile = raise_nofile_limit()
+    allowed = clients_allowed(nofile)
+    if config.max_clients > allowed:
+        log.warning(
+            "--max-clients %d is above what %d open files allow; serving at most %d clients "
+            "(raise the hard limit, e.g. LimitNOFILE= in a systemd unit, for more)",
+            config.max_clients,
+            nofile,
+            allowed,
+        )
+        return replace(config, max_clients=allowed)
+    return config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,24 +277,17 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(message)s",
     )
-    if args.history < 0:
-        print("chat-server: --history must not be negative", file=sys.stderr)
-        return 2
     try:
         serve = load_backend(args.backend)
     except BackendUnavailable as exc:
         print(f"chat-server: {exc}", file=sys.stderr)
         return 1
-    config = CoreConfig(
-        max_frame=args.max_frame,
-        history=args.history,
-        max_clients=args.max_clients,
-        max_outbuf=args.max_outbuf,
-        idle_timeout=args.idle_timeout,
-        password=args.password,
-        motd=args.motd,
-    )
-    hub = Hub(config, backend=args.backend)
+    config = config_from(args)
+    problem = check_config(config)
+    if problem is not None:
+        print(f"chat-server: {problem}", file=sys.stderr)
+        return 2
+    hub = Hub(fit_descriptors(config, args.backend), backend=args.backend)
 
     def ready(host: str, port: int) -> None:
         log.info("listening on %s:%d backend=%s", host, port, args.backend)

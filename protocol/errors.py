@@ -25,6 +25,10 @@ class ErrorCode(StrEnum):
     SERVER_FULL = "server_full"
     SLOW_CONSUMER = "slow_consumer"
     IDLE_TIMEOUT = "idle_timeout"
+    FLOOD = "flood"
+    RATE_LIMITED = "rate_limited"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
+    LIMIT_REACHED = "limit_reached"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -37,6 +41,8 @@ FATAL_CODES = frozenset(
         ErrorCode.SERVER_FULL,
         ErrorCode.SLOW_CONSUMER,
         ErrorCode.IDLE_TIMEOUT,
+        ErrorCode.FLOOD,
+        ErrorCode.TOO_MANY_CONNECTIONS,
     }
 )
 
@@ -44,14 +50,23 @@ FATAL_CODES = frozenset(
 class ProtocolError(Exception):
     """A peer broke the wire contract: `code` goes on the wire, `fatal` says whether to close.
 
-    The caller answers with an `error` frame carrying `code`, `str(exc)` and `ref`, and closes
-    the connection when `fatal` is true. After a fatal error the decoder accepts no more data.
+    The caller answers with an `error` frame carrying `code`, `str(exc)`, `ref` and
+    `retry_after`, and closes the connection when `fatal` is true. After a fatal error the
+    decoder accepts no more data. `rate_limited` is fatal only where the caller says so (a
+    throttled login); `retry_after` is in seconds, for codes where waiting helps.
     """
 
     def __init__(
-        self, code: ErrorCode, message: str, *, ref: str | None = None, fatal: bool | None = None
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        ref: str | None = None,
+        fatal: bool | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.ref = ref
         self.fatal = code in FATAL_CODES if fatal is None else fatal
+        self.retry_after = retry_after

@@ -170,6 +170,9 @@ class Members(_Message):
     type: Literal["members"] = "members"
     room: str
     nicks: list[str]
+    # Added to version 1 later (so optional): the full member count, sent when `nicks` was cut
+    # to fit the reply budget (and always by this server, so clients can show it).
+    total: int | None = None
 
 
 class RoomInfo(_Message):
@@ -201,6 +204,8 @@ class Error(_Message):
     message: str
     ref: str | None = None
     fatal: bool = False
+    # Added to version 1 later: whole seconds to wait before trying again (rate limits).
+    retry_after: int | None = None
 
 
 class Bye(_Message):

@@ -172,20 +172,41 @@ def _nfkc_casefold(value: str) -> str:
     return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", value).casefold())
 
 
-@functools.lru_cache(maxsize=8192)
+#: Names longer than this (in code points) are keyed without the cache: no valid name is, and
+#: the cache must not hold what a client can make large (NFKC expands some characters 18x).
+_CACHED_LENGTH = MAX_ROOM_LENGTH
+_CACHE_SIZE = 4096
+
+
 def name_key(name: str) -> str:
     """The identity of a nick or room: the TR39 skeleton of its NFKC case fold.
 
     `Alice`, `ALICE` and `alice` spelt with a Cyrillic a (U+0430) or in fullwidth letters share
-    a key. See also `visual_key`: two names are the same when either key matches.
+    a key. See also `visual_key`: two names are the same when either key matches. Memoised: it
+    runs for every chat message on the server.
     """
+    if len(name) > _CACHED_LENGTH:
+        return _name_key(name)
+    return _cached_name_key(name)
+
+
+def visual_key(name: str) -> str:
+    """The TR39 skeleton of the NFC name, without folding case first: `aIice` matches `alice`."""
+    if len(name) > _CACHED_LENGTH:
+        return _visual_key(name)
+    return _cached_visual_key(name)
+
+
+def _name_key(name: str) -> str:
     return skeleton_key(_nfkc_casefold(name), digit_policy="tr39")
 
 
-@functools.lru_cache(maxsize=8192)
-def visual_key(name: str) -> str:
-    """The TR39 skeleton of the NFC name, without folding case first: `aIice` matches `alice`."""
+def _visual_key(name: str) -> str:
     return skeleton_key(unicodedata.normalize("NFC", name), digit_policy="tr39")
+
+
+_cached_name_key = functools.lru_cache(maxsize=_CACHE_SIZE)(_name_key)
+_cached_visual_key = functools.lru_cache(maxsize=_CACHE_SIZE)(_visual_key)
 
 
 def name_keys(name: str) -> tuple[str, str]:

@@ -1,4 +1,4 @@
-"""What the thread-per-connection backends share: the locked core, one writer, the reaper.
+"""What the thread-per-connection backends share: the locked core, one writer, the ticker.
 
 Each connection has a reader thread (a pool worker or a socketserver handler) that blocks in
 `recv` and hands the bytes to the core under the one core lock. Writes never happen on a reader
@@ -8,7 +8,8 @@ under the lock in one go, then, outside the lock, sends each with one non-blocki
 what the kernel does not take stays in that connection's buffer and is written when a selector
 reports the socket writable. A slow consumer therefore never blocks a reader, the writer or a
 room. A reader whose frames produced output waits until the writer has taken it, so a fast
-sender cannot run ahead of the writer and pile output up in the core.
+sender cannot run ahead of the writer and pile output up in the core; a reader held back by
+flood control waits before its next `recv` until the core resumes it.
 """
 
 from __future__ import annotations
@@ -18,19 +19,18 @@ import logging
 import selectors
 import signal
 import socket
-import struct
 import threading
 import time
 
-from chat_server.backends.base import CLOSE_LINGER, READ_SIZE, reap_interval
-from chat_server.core import Connection, Hub
+from chat_server.backends.base import CLOSE_LINGER, READ_SIZE
+from chat_server.backends.lifecycle import OutputBuffer, peer_of, reset
+from chat_server.core import TICK, Connection, Hub
 
 log = logging.getLogger("chat_server")
 
 #: Stack per connection thread: enough for the core and the JSON parser, far below the default.
 THREAD_STACK = 512 * 1024
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a reset
 _WAKE = "wake"
 
 
@@ -47,6 +47,7 @@ class Peer:
         "finished",
         "has_reader",
         "label",
+        "may_read",
         "out",
         "sock",
         "writer_done",
@@ -58,8 +59,10 @@ class Peer:
         self.label = label
         self.has_reader = has_reader
         self.conn: Connection
+        self.may_read = threading.Event()  # cleared while flood control holds it back
+        self.may_read.set()
         # Writer-thread state.
-        self.out = bytearray()
+        self.out = OutputBuffer()
         self.events = 0  # registered with the writer's selector for EVENT_WRITE
         self.deadline: float | None = None  # closed by the core with data left to send
         self.closing = False  # conn.closed as seen when its output was last taken
@@ -71,9 +74,15 @@ class Peer:
     def output_ready(self) -> None:
         self.core.request_flush(self)
 
+    def pause_reading(self) -> None:
+        self.may_read.clear()
+
+    def resume_reading(self) -> None:
+        self.may_read.set()
+
 
 class ThreadedCore:
-    """The hub behind one lock, plus the writer and reaper threads."""
+    """The hub behind one lock, plus the writer and ticker threads."""
 
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
@@ -92,7 +101,7 @@ class ThreadedCore:
         self._stopping = threading.Event()
         self._threads = [
             threading.Thread(target=self._write_loop, name="chat-writer", daemon=True),
-            threading.Thread(target=self._reap_loop, name="chat-reaper", daemon=True),
+            threading.Thread(target=self._tick_loop, name="chat-ticker", daemon=True),
         ]
 
     def start(self) -> None:
@@ -105,11 +114,11 @@ class ThreadedCore:
         """Register a new socket with the core; `full` refuses it (no reader will run)."""
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        label = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
+        label, ip = peer_of(addr)
         peer = Peer(self, sock, label, has_reader=not full)
         with self.lock:
             self.peers.add(peer)
-            peer.conn = self.hub.open(peer, label, full=full)
+            peer.conn = self.hub.open(peer, label, address=ip, full=full)
         return peer
 
     def read_loop(self, peer: Peer) -> None:
@@ -118,6 +127,9 @@ class ThreadedCore:
         try:
             # Closed or shutting down: stop, even if the peer keeps sending.
             while not peer.writer_done and not self._stopping.is_set():
+                if not peer.may_read.is_set():
+                    peer.may_read.wait(0.5)  # resumed by the core, or woken to finish
+                    continue
                 try:
                     data = sock.recv(READ_SIZE)
                 except OSError:
@@ -144,9 +156,9 @@ class ThreadedCore:
             self._flushed.wait_for(lambda: self._done >= batch or self._stopping.is_set(), 1.0)
 
     def _close(self, peer: Peer) -> None:
+        if peer.cut:
+            reset(peer.sock)
         with contextlib.suppress(OSError):
-            if peer.cut:
-                peer.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
             peer.sock.close()
         with self.lock:
             self.peers.discard(peer)
@@ -189,17 +201,24 @@ class ThreadedCore:
                         pass
             else:
                 ready[key.data] = None
+        cuts: list[tuple[Peer, bytes]] = []
         with self.lock:
             batch, self._pending = self._pending, []
             number = self._requested
             for peer in batch:
                 data = peer.conn.take_output()
+                if peer.conn.reset and not peer.writer_done:
+                    cuts.append((peer, data))
+                    continue
                 if data and not peer.writer_done:
-                    peer.out += data
+                    peer.out.data += data
                 # Read with take_output, under the lock: the core may close the
                 # connection (and queue a last frame) while _write runs.
                 peer.closing = peer.conn.closed
                 ready[peer] = None
+        for peer, data in cuts:
+            ready.pop(peer, None)
+            self._cut(peer, data)
         self._write(list(ready))
         with self._flushed:
             self._done = number
@@ -215,6 +234,14 @@ class ThreadedCore:
                     return True
         return False
 
+    def _cut(self, peer: Peer, data: bytes) -> None:
+        """A slow consumer: the error frame only if nothing is half sent, then a reset."""
+        if not peer.out and data:
+            with contextlib.suppress(OSError):
+                peer.sock.send(data, socket.MSG_DONTWAIT)
+        peer.cut = True
+        self._finish(peer)
+
     def _write(self, peers: list[Peer]) -> None:
         backlog: list[Peer] = []
         for peer in peers:
@@ -222,15 +249,12 @@ class ThreadedCore:
                 continue
             if peer.out:
                 try:
-                    sent = peer.sock.send(peer.out, socket.MSG_DONTWAIT)
-                except (BlockingIOError, InterruptedError):
-                    sent = 0
+                    peer.out.write(peer.sock)
                 except OSError:
                     peer.out.clear()
                     self._lost(peer, reset=True)
                     self._finish(peer)
                     continue
-                del peer.out[:sent]
             if peer.closing:
                 if not peer.out:
                     self._finish(peer)
@@ -238,8 +262,8 @@ class ThreadedCore:
                 if peer.deadline is None:
                     peer.deadline = time.monotonic() + CLOSE_LINGER
                     self._lingering.add(peer)
-            elif peer.out:
-                backlog.append(peer)
+            elif peer.out or peer.conn.unsent:
+                backlog.append(peer)  # report every write to a connection with a backlog
             self._watch(peer)
         if backlog:
             with self.lock:  # may drop slow consumers, which queues them for the next batch
@@ -264,19 +288,21 @@ class ThreadedCore:
         peer.out.clear()
         self._watch(peer)
         self._lingering.discard(peer)
+        if peer.cut:
+            reset(peer.sock)
         with contextlib.suppress(OSError):
             peer.sock.shutdown(socket.SHUT_RDWR)
+        peer.may_read.set()
         peer.finished.set()
         if not peer.has_reader:
             self._close(peer)
 
-    # ------------------------------------------------------------------ reaper and shutdown
+    # ------------------------------------------------------------------ timers and shutdown
 
-    def _reap_loop(self) -> None:
-        interval = reap_interval(self.hub)
-        while not self._stopping.wait(interval):
+    def _tick_loop(self) -> None:
+        while not self._stopping.wait(TICK):
             with self.lock:
-                self.hub.reap_idle()
+                self.hub.tick()
 
     def shutdown(self) -> None:
         """`bye` to everyone, wait for the sockets to close (at most CLOSE_LINGER), then cut."""
@@ -294,6 +320,7 @@ class ThreadedCore:
             peer.cut = True
             with contextlib.suppress(OSError):
                 peer.sock.shutdown(socket.SHUT_RDWR)
+            peer.may_read.set()
             peer.finished.set()
         self._stopping.set()
         with self._flushed:  # readers waiting for the writer need not wait out their timeout

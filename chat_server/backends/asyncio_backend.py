@@ -9,14 +9,17 @@ read more than READ_SIZE bytes, so a burst cannot pile up in the core past max_o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
+import socket
 from collections.abc import Callable
 from typing import cast
 
-from chat_server.backends.base import CLOSE_LINGER, READ_SIZE, ServeOptions, reap_interval
-from chat_server.core import Connection, Hub
+from chat_server.backends.base import CLOSE_LINGER, READ_SIZE, ServeOptions
+from chat_server.backends.lifecycle import OUT_OF_DESCRIPTORS, Acceptor, peer_of, reset
+from chat_server.core import TICK, Connection, Hub
 
 log = logging.getLogger("chat_server")
 
@@ -60,12 +63,17 @@ class _Flusher:
                 data = conn.take_output()
                 if transport is None or transport.is_closing():
                     continue
+                if conn.reset:
+                    proto.cut(data)
+                    continue
                 if data:
                     # Fast path: with nothing buffered in the transport, write to the socket
                     # directly (one system call, no Python-level transport.write per
                     # recipient), exactly as transport.write would; whatever the kernel does
                     # not take goes through the transport, which buffers it and writes it
                     # when the socket is writable. Errors are left to the transport too.
+                    # `fd` is -1 unless the transport writes the socket as is (a plain TCP
+                    # or Unix stream: never TLS), so no layer can be bypassed.
                     sent = 0
                     if proto.fd >= 0 and not transport.get_write_buffer_size():
                         try:
@@ -77,11 +85,10 @@ class _Flusher:
                 if conn.closed:
                     proto.close()
                 else:
-                    # Only a transport holding unsent bytes can be over the cap (the core's
-                    # queue was just emptied). May drop the connection as a slow consumer,
-                    # which re-queues it.
+                    # Report what the transport holds (the core's queue was just emptied).
+                    # May drop the connection as a slow consumer, which re-queues it.
                     unsent = transport.get_write_buffer_size()
-                    if unsent:
+                    if unsent or conn.unsent:
                         check_backlog(conn, unsent)
 
 
@@ -100,10 +107,13 @@ class ChatProtocol(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         self.flusher.open.add(self)
         sock = self.transport.get_extra_info("socket")
-        self.fd = sock.fileno() if sock is not None else -1
-        peer = self.transport.get_extra_info("peername")
-        label = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        self.conn: Connection = self.hub.open(self, label)
+        plain = self.transport.get_extra_info("sslcontext") is None
+        self.fd = sock.fileno() if sock is not None and plain else -1
+        label, ip = peer_of(self.transport.get_extra_info("peername"))
+        # pause_writing/resume_writing report crossings of the soft output cap, so a buffer
+        # that drains with no further writes is seen to drain.
+        self.transport.set_write_buffer_limits(high=self.hub.config.max_outbuf)
+        self.conn: Connection = self.hub.open(self, label, address=ip)
 
     def data_received(self, data: bytes) -> None:
         self.hub.receive(self.conn, data)
@@ -125,9 +135,38 @@ class ChatProtocol(asyncio.Protocol):
             self.linger.cancel()
             self.linger = None
 
+    def pause_writing(self) -> None:
+        if self.transport is not None:
+            self.hub.check_backlog(self.conn, self.transport.get_write_buffer_size())
+
+    def resume_writing(self) -> None:
+        if self.transport is not None:
+            self.hub.check_backlog(self.conn, self.transport.get_write_buffer_size())
+
     # ConnectionIO
     def output_ready(self) -> None:
         self.flusher.add(self)
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def cut(self, data: bytes) -> None:
+        """A slow consumer: the error frame only if nothing is half sent, then a reset."""
+        transport = self.transport
+        if transport is None:
+            return
+        if data and self.fd >= 0 and not transport.get_write_buffer_size():
+            with contextlib.suppress(OSError):
+                os.write(self.fd, data)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            reset(sock)
+        transport.abort()
 
     def close(self) -> None:
         """Close after the buffer drains, and cut the connection if it does not in time."""
@@ -142,23 +181,28 @@ async def serve_async(hub: Hub, options: ServeOptions) -> None:
     """Run the server on the running loop until SIGINT/SIGTERM, then shut down gracefully."""
     loop = asyncio.get_running_loop()
     flusher = _Flusher(hub, loop)
+    listener = socket.create_server((options.host, options.port), backlog=options.backlog)
+    listener.setblocking(False)
+    acceptor = Acceptor(listener)
     server = await loop.create_server(
-        lambda: ChatProtocol(hub, flusher),
-        options.host,
-        options.port,
-        backlog=options.backlog,
-        reuse_address=True,
+        lambda: ChatProtocol(hub, flusher), sock=listener, backlog=options.backlog
     )
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.set_exception_handler(_at_descriptor_limit(acceptor))
     host, port = server.sockets[0].getsockname()[:2]
     options.ready(host, port)
-    reaper = _every(loop, reap_interval(hub), hub.reap_idle)
+
+    def tick() -> None:
+        hub.tick()
+        flusher.flush()
+
+    ticker = _every(loop, TICK, tick)
     try:
         await stop.wait()
     finally:
-        reaper.cancel()
+        ticker.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         log.info("shutting down")
@@ -173,6 +217,7 @@ async def serve_async(hub: Hub, options: ServeOptions) -> None:
             if proto.transport is not None:
                 proto.transport.abort()
         await server.wait_closed()
+        acceptor.close()
 
 
 def _every(
@@ -184,6 +229,25 @@ def _every(
             fn()
 
     return loop.create_task(tick())
+
+
+def _at_descriptor_limit(
+    acceptor: Acceptor,
+) -> Callable[[asyncio.AbstractEventLoop, dict[str, object]], None]:
+    """asyncio's event loop, out of descriptors, reports the failed accept (with a traceback)
+    and stops accepting for a second. Instead: one log line at most a second, and everyone
+    waiting in the backlog gets `server_full` through the reserve descriptor. (uvloop does not
+    report it: libuv closes the newcomers itself, with the same trick, but with no frame.)
+    Everything else goes to the default handler."""
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and exc.errno in OUT_OF_DESCRIPTORS:
+            acceptor.refuse_pending(exc)
+        else:
+            loop.default_exception_handler(context)
+
+    return handle
 
 
 def serve(hub: Hub, options: ServeOptions) -> None:

@@ -10,19 +10,12 @@ from chat_server.core import Hub
 
 #: How long a closing connection may take to flush its last frames before it is cut.
 CLOSE_LINGER = 2.0
-#: How often backends ask the core to drop idle connections.
-REAP_INTERVAL = 5.0
 #: Bytes asked of the kernel per read.
 READ_SIZE = 256 * 1024
 #: Values of `--selector` (the selectors backend's choice of system call).
 SELECTORS = ("default", "select", "poll", "epoll")
 #: Default pool size of the threadpool backend: one worker per connected client.
 DEFAULT_WORKERS = 512
-
-
-def reap_interval(hub: Hub) -> float:
-    """How often to call `hub.reap_idle()`: REAP_INTERVAL, or less for a short idle timeout."""
-    return max(0.05, min(REAP_INTERVAL, hub.config.idle_timeout / 4))
 
 
 def _ignore_ready(host: str, port: int) -> None:

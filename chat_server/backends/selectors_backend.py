@@ -3,22 +3,24 @@
 Each loop turn waits in the selector, reads what is readable into the core, writes buffered
 leftovers where the kernel has room again, and then flushes every connection the core woke
 during the turn with one `send` each. What the kernel does not take stays in that connection's
-buffer and EVENT_WRITE is watched only while such a leftover exists. Nothing ever blocks.
+OutputBuffer and EVENT_WRITE is watched only while such a leftover exists; EVENT_READ is
+dropped while flood control holds the connection back. Nothing ever blocks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import selectors
 import signal
 import socket
-import struct
 import time
 from types import FrameType
 
 from chat_server.backends import BackendUnavailable
-from chat_server.backends.base import CLOSE_LINGER, READ_SIZE, ServeOptions, reap_interval
-from chat_server.core import Connection, Hub
+from chat_server.backends.base import CLOSE_LINGER, READ_SIZE, ServeOptions
+from chat_server.backends.lifecycle import Acceptor, OutputBuffer, peer_of, reset
+from chat_server.core import TICK, Connection, Hub
 
 log = logging.getLogger("chat_server")
 
@@ -28,7 +30,6 @@ _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
 _ACCEPT = "accept"
 _WAKE = "wake"
-_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a reset
 
 
 def make_selector(name: str) -> selectors.BaseSelector:
@@ -45,21 +46,32 @@ def make_selector(name: str) -> selectors.BaseSelector:
 class _Client:
     """One socket: its core connection, its unsent bytes and what the selector watches."""
 
-    __slots__ = ("conn", "deadline", "events", "loop", "out", "peer", "reading", "sock")
+    __slots__ = ("conn", "deadline", "events", "loop", "out", "paused", "peer", "reading", "sock")
 
     def __init__(self, loop: _Loop, sock: socket.socket, peer: str) -> None:
         self.loop = loop
         self.sock: socket.socket | None = sock
         self.peer = peer
-        self.out = bytearray()  # accepted from the core, not yet taken by the kernel
+        self.out = OutputBuffer()
         self.events = 0  # 0: not registered with the selector
-        self.reading = True
+        self.reading = True  # False once the peer has closed its side
+        self.paused = False  # flood control: do not read for now
         self.deadline: float | None = None  # set once closed by the core with data left
         self.conn: Connection
 
     # ConnectionIO: only remember it; the loop flushes once at the end of the turn.
     def output_ready(self) -> None:
         self.loop.dirty.append(self)
+
+    def pause_reading(self) -> None:
+        self.paused = True
+        if self.sock is not None:
+            self.loop.watch(self)
+
+    def resume_reading(self) -> None:
+        self.paused = False
+        if self.sock is not None:
+            self.loop.watch(self)
 
 
 class _Loop:
@@ -75,32 +87,28 @@ class _Loop:
 
     # ------------------------------------------------------------------ events
 
-    def accept(self, listener: socket.socket) -> None:
-        for _ in range(64):  # bounded, so a connection storm cannot starve the others
-            try:
-                sock, addr = listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # EMFILE and friends: keep serving who is here
-                log.warning("accept failed: %s", exc)
-                return
+    def accept(self, acceptor: Acceptor) -> None:
+        for sock, addr in acceptor.accept():
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            client = _Client(self, sock, f"{addr[0]}:{addr[1]}")
+            label, ip = peer_of(addr)
+            client = _Client(self, sock, label)
             fd = sock.fileno()
             full = self.fd_limit is not None and fd >= self.fd_limit
             if full:
                 log.warning(
                     "refusing %s: descriptor %d is beyond select()'s limit of %d (FD_SETSIZE); "
                     "use --selector poll or epoll for more clients",
-                    client.peer,
+                    label,
                     fd,
                     self.fd_limit,
                 )
-            client.conn = self.hub.open(client, client.peer, full=full)
-            if not full:
-                self.clients.add(client)
-                self._watch(client)
+            self.clients.add(client)
+            client.conn = self.hub.open(client, label, address=ip, full=full)
+            if client.conn.closed:
+                self.dirty.append(client)
+            else:
+                self.watch(client)
 
     def readable(self, client: _Client) -> None:
         assert client.sock is not None
@@ -122,67 +130,68 @@ class _Loop:
             self.hub.lost(client.conn)
 
     def writable(self, client: _Client) -> None:
-        if self._send(client, client.out):
+        if self._write(client, b""):
             self._settle(client)
 
     def flush(self) -> None:
         """Write what the core queued this turn: one send per connection.
 
-        Also called in the middle of a turn once it has read READ_SIZE bytes: what the core
-        queues between flushes counts against every member's max_outbuf.
+        Also called in the middle of a turn once it has read READ_SIZE bytes, so that what
+        the core queues between flushes stays far below every member's output caps.
         """
         self.received = 0
-        check_backlog = self.hub.check_backlog
         while self.dirty:
             batch, self.dirty = self.dirty, []
             for client in batch:
                 data = client.conn.take_output()
                 if client.sock is None:
                     continue
-                if data:
-                    if client.out:
-                        client.out += data
-                    elif not self._send(client, data):
-                        continue
-                if not client.conn.closed and client.out:
-                    check_backlog(client.conn, len(client.out))  # may close it: re-queued
+                if client.conn.reset:
+                    self._cut(client, data)
+                    continue
+                if (data or client.out) and not self._write(client, data):
+                    continue
                 self._settle(client)
 
     # ------------------------------------------------------------------ helpers
 
-    def _send(self, client: _Client, data: bytes | bytearray) -> bool:
-        """Send what the kernel takes now; keep the rest. False if the socket is gone."""
+    def _write(self, client: _Client, data: bytes) -> bool:
+        """Send what the kernel takes now and report the rest. False if the socket is gone."""
         assert client.sock is not None
         try:
-            sent = client.sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
+            client.out.write(client.sock, data)
         except OSError:
             client.out.clear()
             self.hub.lost(client.conn, reset=True)
             self.close(client)
             return False
-        if data is client.out:
-            del client.out[:sent]
-        elif sent < len(data):
-            client.out += memoryview(data)[sent:]
+        if client.out or client.conn.unsent:
+            self.hub.check_backlog(client.conn, len(client.out))  # may cut it: re-queued
         return True
+
+    def _cut(self, client: _Client, data: bytes) -> None:
+        """A slow consumer: the error frame only if nothing is half sent, then a reset."""
+        assert client.sock is not None
+        if not client.out and data:
+            with contextlib.suppress(OSError):
+                client.sock.send(data, socket.MSG_DONTWAIT)
+        self.close(client, cut=True)
 
     def _settle(self, client: _Client) -> None:
         """Close a finished connection, or watch what it needs now."""
         if client.conn.closed:
-            if not client.out or not client.events:
+            if not client.out:
                 self.close(client)
                 return
             if client.deadline is None:
                 client.deadline = time.monotonic() + CLOSE_LINGER
                 self.lingering.add(client)
-        self._watch(client)
+        self.watch(client)
 
-    def _watch(self, client: _Client) -> None:
+    def watch(self, client: _Client) -> None:
         assert client.sock is not None
         want = _WRITE if client.out else 0
-        if client.reading and not client.conn.closed:
+        if client.reading and not client.paused and not client.conn.closed:
             want |= _READ
         if want == client.events:
             return
@@ -202,7 +211,7 @@ class _Loop:
             self.sel.unregister(sock)
             client.events = 0
         if cut:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+            reset(sock)
         sock.close()
         client.sock = None
         client.out.clear()
@@ -213,12 +222,12 @@ class _Loop:
         for client in [c for c in self.lingering if c.deadline is not None and c.deadline <= now]:
             self.close(client, cut=True)
 
-    def turn(self, timeout: float, wake: socket.socket, listener: socket.socket | None) -> None:
+    def turn(self, timeout: float, wake: socket.socket, acceptor: Acceptor | None) -> None:
         for key, mask in self.sel.select(timeout):
             data = key.data
             if data is _ACCEPT:
-                if listener is not None:
-                    self.accept(listener)
+                if acceptor is not None:
+                    self.accept(acceptor)
             elif data is _WAKE:
                 while True:
                     try:
@@ -245,6 +254,7 @@ def serve(hub: Hub, options: ServeOptions) -> None:
         (options.host, options.port), backlog=options.backlog, reuse_port=False
     )
     listener.setblocking(False)
+    acceptor = Acceptor(listener)
     wake_r, wake_w = socket.socketpair()
     wake_r.setblocking(False)
     wake_w.setblocking(False)
@@ -259,20 +269,19 @@ def serve(hub: Hub, options: ServeOptions) -> None:
     host, port = listener.getsockname()[:2]
     log.info("selectors backend using %s", type(sel).__name__)
     options.ready(host, port)
-    interval = reap_interval(hub)
-    next_reap = time.monotonic() + interval
+    next_tick = time.monotonic() + TICK
     try:
         while not loop.stopping:
             now = time.monotonic()
-            if now >= next_reap:
-                hub.reap_idle()
+            if now >= next_tick:
+                hub.tick()
                 loop.flush()
-                next_reap = now + interval
-            timeout = next_reap - now
+                next_tick = now + TICK
+            timeout = next_tick - now
             if loop.lingering:
                 first = min(c.deadline for c in loop.lingering if c.deadline is not None)
                 timeout = min(timeout, first - now)
-            loop.turn(max(0.0, timeout), wake_r, listener)
+            loop.turn(max(0.0, timeout), wake_r, acceptor)
         log.info("shutting down")
         sel.unregister(listener)
         listener.close()
@@ -288,6 +297,7 @@ def serve(hub: Hub, options: ServeOptions) -> None:
         for sig, handler in old_handlers.items():
             signal.signal(sig, handler)
         listener.close()
+        acceptor.close()
         sel.close()
         wake_r.close()
         wake_w.close()

@@ -9,6 +9,7 @@ reads for the connection's whole life. Writes go through the shared writer threa
 from __future__ import annotations
 
 import logging
+import socket
 import socketserver
 import threading
 from typing import Any
@@ -20,6 +21,7 @@ from chat_server.backends._threaded import (
     wait_for_stop_signal,
 )
 from chat_server.backends.base import ServeOptions
+from chat_server.backends.lifecycle import OUT_OF_DESCRIPTORS, Acceptor
 from chat_server.core import Hub
 
 log = logging.getLogger("chat_server")
@@ -30,6 +32,7 @@ class _Handler(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         core = self.server.core
+        self.request.setblocking(True)
         core.read_loop(core.open(self.request, self.client_address))
 
 
@@ -47,6 +50,24 @@ class _Server(socketserver.ThreadingTCPServer):
         except BaseException:
             self.server_close()
             raise
+        # Non-blocking, so a refusal at the descriptor limit can never block serve_forever.
+        self.socket.setblocking(False)
+        self.acceptor = Acceptor(self.socket)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        try:
+            return self.socket.accept()
+        except OSError as exc:
+            # socketserver skips a failed accept and selects again, at once: at the
+            # descriptor limit that spins. Refusing the newcomer takes it off the backlog.
+            if exc.errno in OUT_OF_DESCRIPTORS:
+                self.acceptor.refuse_one(exc)
+            raise
+
+    def server_close(self) -> None:
+        super().server_close()
+        if hasattr(self, "acceptor"):
+            self.acceptor.close()
 
     def shutdown_request(self, request: Any) -> None:
         # The handler's read loop has closed the socket already (after the writer finished).

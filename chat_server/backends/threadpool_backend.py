@@ -23,6 +23,7 @@ from chat_server.backends._threaded import (
     wait_for_stop_signal,
 )
 from chat_server.backends.base import ServeOptions
+from chat_server.backends.lifecycle import Acceptor, peer_of
 from chat_server.core import Hub
 
 log = logging.getLogger("chat_server")
@@ -34,6 +35,7 @@ class _Acceptor:
     def __init__(self, core: ThreadedCore, listener: socket.socket, workers: int) -> None:
         self.core = core
         self.listener = listener
+        self.acceptor = Acceptor(listener, batch=1)
         self.workers = workers
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chat-worker")
         self.busy = 0  # workers running a connection (guarded by busy_lock)
@@ -52,20 +54,17 @@ class _Acceptor:
                     self.accept()
 
     def accept(self) -> None:
-        try:
-            sock, addr = self.listener.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:  # EMFILE and friends: keep serving who is here
-            log.warning("accept failed: %s", exc)
-            return
+        for sock, addr in self.acceptor.accept():
+            self.start(sock, addr)
+
+    def start(self, sock: socket.socket, addr: object) -> None:
         sock.setblocking(True)
         with self.busy_lock:
             full = self.busy >= self.workers
             if not full:
                 self.busy += 1
         if full:
-            log.warning("refusing %s:%s: all %d workers are busy", addr[0], addr[1], self.workers)
+            log.warning("refusing %s: all %d workers are busy", peer_of(addr)[0], self.workers)
             self.core.open(sock, addr, full=True)  # the writer sends the error and closes it
             return
         peer = self.core.open(sock, addr)
@@ -83,6 +82,7 @@ class _Acceptor:
     def stop(self) -> None:
         self.stop_w.send(b"\0")
         self.thread.join(5.0)
+        self.acceptor.close()
         self.stop_r.close()
         self.stop_w.close()
 

@@ -1,8 +1,22 @@
-"""The backend-agnostic chat core: rooms, nicks, DMs, history and errors, with no IO."""
+"""The backend-agnostic chat core: rooms, nicks, DMs, history, limits and errors, with no IO."""
 
-from chat_server.core.config import CoreConfig
+from chat_server.core.clock import SystemClock, utc_now
+from chat_server.core.config import AddressLimits, CoreConfig, FloodLimits
 from chat_server.core.connection import Connection, ConnectionIO
-from chat_server.core.hub import Hub, utc_now
+from chat_server.core.hub import TICK, Hub
+from chat_server.core.phases import Phase
 from chat_server.core.rooms import Room
 
-__all__ = ["Connection", "ConnectionIO", "CoreConfig", "Hub", "Room", "utc_now"]
+__all__ = [
+    "TICK",
+    "AddressLimits",
+    "Connection",
+    "ConnectionIO",
+    "CoreConfig",
+    "FloodLimits",
+    "Hub",
+    "Phase",
+    "Room",
+    "SystemClock",
+    "utc_now",
+]

@@ -1,33 +1,55 @@
-"""Per-connection state kept by the core, and the one call it needs from an IO backend."""
+"""Per-connection state kept by the core, and what the core needs from an IO backend."""
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
+from chat_server.core.phases import Phase
 from protocol import FrameDecoder
 
 if TYPE_CHECKING:
+    from chat_server.core.guards import FloodGuard
     from chat_server.core.rooms import Room
+    from protocol import ClientMessage
+
+
+class Malformed:
+    """Marks a held frame that failed validation (and was answered with its error)."""
+
+    type = "invalid"
+
+
+MALFORMED = Malformed()
 
 
 class ConnectionIO(Protocol):
-    """What a backend gives the core for each connection."""
+    """What a backend gives the core for each connection. None of these may block or call
+    back into the Hub; each may be called from inside any Hub method."""
 
     def output_ready(self) -> None:
         """The connection has output queued (or must close): flush it soon.
 
         Called at most once until the backend next calls `Connection.take_output()`, so a
-        backend can coalesce every frame queued in one loop turn into a single write. It may be
-        called from inside any Hub method; it must not block or call back into the Hub.
+        backend can coalesce every frame queued in one loop turn into a single write.
         """
+
+    def pause_reading(self) -> None:
+        """Stop reading this socket (flood control): unread input waits in the kernel."""
+
+    def resume_reading(self) -> None:
+        """Read this socket again."""
 
 
 class Connection:
-    """One client as the core sees it: its nick, rooms, decoder and queue of outbound frames."""
+    """One client as the core sees it: phase, nick, rooms, decoder, held requests, output."""
 
     __slots__ = (
-        "closed",
+        "address",
         "decoder",
+        "exempt",
+        "flood",
+        "held",
         "id",
         "io",
         "key",
@@ -36,31 +58,61 @@ class Connection:
         "opened",
         "out",
         "out_bytes",
+        "over_soft_since",
         "peer",
+        "phase",
+        "reset",
         "rooms",
+        "unsent",
+        "waiting",
+        "waiting_since",
         "wake_pending",
     )
 
-    def __init__(self, conn_id: int, peer: str, io: ConnectionIO, max_frame: int, now: float):
+    def __init__(
+        self,
+        conn_id: int,
+        peer: str,
+        address: str | None,
+        io: ConnectionIO,
+        max_frame: int,
+        now: float,
+    ) -> None:
         self.id = conn_id
-        self.peer = peer
+        self.peer = peer  # for logs: "host:port"
+        self.address = address  # the source-address bucket the per-address caps count in
         self.io = io
+        self.phase = Phase.CONNECTED
         self.decoder = FrameDecoder(max_frame)
-        self.nick: str | None = None
-        self.key: str | None = None  # name_key(nick) once registered
+        self.nick: str | None = None  # set exactly when phase is REGISTERED (or was)
+        self.key: str | None = None  # name_key(nick)
         self.rooms: dict[str, Room] = {}  # room key -> room
+        # Flood control: None for exempt addresses. Requests read but not yet allowed to run
+        # (raw bodies, or messages already validated) wait in `waiting`, in order.
+        self.exempt = False
+        self.flood: FloodGuard | None = None
+        self.waiting: deque[bytes] = deque()
+        # waiting[0] once validated, while it waits for its turn.
+        self.held: ClientMessage | Malformed | None = None
+        self.waiting_since: float | None = None  # when `waiting` last went above the cap
+        # Output: frames queued since the last flush, and what the backend reported unsent.
         self.out: list[bytes] = []
         self.out_bytes = 0
+        self.unsent = 0
+        self.over_soft_since: float | None = None
         self.wake_pending = False
-        self.closed = False
+        self.reset = False  # closing as a slow consumer: discard unsent data, reset the socket
         self.last_seen = now
         self.opened = now
 
-    def take_output(self) -> bytes:
-        """Everything queued since the last call, as one buffer to write; b"" if nothing.
+    @property
+    def closed(self) -> bool:
+        """The core is done with this connection: write what `take_output` gives, then close
+        the socket (at once, with a reset, when `reset` is true)."""
+        return self.phase is Phase.CLOSING
 
-        After this returns, check `closed`: if true, write the bytes and then close the socket.
-        """
+    def take_output(self) -> bytes:
+        """Everything queued since the last call, as one buffer to write; b"" if nothing."""
         out = self.out
         self.wake_pending = False
         if not out:

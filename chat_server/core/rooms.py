@@ -1,42 +1,140 @@
-"""A chat room: its members in join order, its topic and its ring buffer of recent messages."""
+"""Rooms and the directory of all rooms: membership, topics, the cap, and the room list.
+
+The directory keeps an index of rooms by member count, so a `rooms` reply costs what it sends
+(the most populated rooms that fit the reply budget) and not a sort of every room; the encoded
+reply is cached until a room is created, removed, joined, left or retitled.
+"""
 
 from __future__ import annotations
 
-from collections import deque
 from typing import TYPE_CHECKING
+
+from pydantic_core import to_json
+from sortedcontainers import SortedKeyList
+
+from protocol import ErrorCode, ProtocolError, frame
+from protocol.names import name_keys
 
 if TYPE_CHECKING:
     from chat_server.core.connection import Connection
 
 
 class Room:
-    """Membership and history of one room. The name keeps the spelling of its first join."""
+    """Membership and topic of one room. The name keeps the spelling of its first join."""
 
-    __slots__ = ("history", "key", "members", "name", "topic", "topic_by")
+    __slots__ = ("_entry", "count", "key", "members", "name", "topic", "topic_by", "visual")
 
-    def __init__(self, name: str, key: str, history_size: int) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
-        self.key = key
+        # Identity keys (protocol.names): a room is found under either.
+        self.key, self.visual = name_keys(name)
         # A dict keeps insertion order, so `who` lists members in the order they joined.
         self.members: dict[Connection, None] = {}
-        # (id, encoded message body): replayed on join by splicing the bodies into one frame.
-        self.history: deque[tuple[int, bytes]] = deque(maxlen=history_size)
+        self.count = 0  # len(members) as the index last saw it
         self.topic = ""
         self.topic_by = ""
-
-    def since(self, last_seen: int | None, budget: int) -> list[bytes]:
-        """Encoded messages still held with an id above `last_seen` (all when None), oldest
-        first: the newest ones whose bodies fit in `budget` bytes."""
-        replay: list[bytes] = []
-        for message_id, body in reversed(self.history):
-            if last_seen is not None and message_id <= last_seen:
-                break
-            budget -= len(body) + 1
-            if budget < 0:
-                break
-            replay.append(body)
-        replay.reverse()
-        return replay
+        self._entry: bytes | None = None  # this room's `room_list` entry, encoded
 
     def nicks(self) -> list[str]:
         return [conn.nick for conn in self.members if conn.nick is not None]
+
+    def entry(self) -> bytes:
+        if self._entry is None:
+            self._entry = to_json({"name": self.name, "members": self.count, "topic": self.topic})
+        return self._entry
+
+
+def _by_population(room: Room) -> tuple[int, str]:
+    return (-room.count, room.key)
+
+
+class RoomDirectory:
+    """Every room by key, the population index, and the cached `room_list` frame."""
+
+    def __init__(self, max_rooms: int, budget: int) -> None:
+        self.max_rooms = max_rooms
+        self.budget = budget
+        self.rooms: dict[str, Room] = {}
+        self._by_visual: dict[str, Room] = {}
+        self._index: SortedKeyList[Room, tuple[int, str]] = SortedKeyList(key=_by_population)
+        self._listing: bytes | None = None
+
+    def get(self, key: str) -> Room | None:
+        return self.rooms.get(key)
+
+    def find(self, name: str) -> Room | None:
+        """The room called `name` or a look-alike of it (either identity key matches)."""
+        key, visual = name_keys(name)
+        return self.rooms.get(key) or self._by_visual.get(visual)
+
+    def __len__(self) -> int:
+        return len(self.rooms)
+
+    def check_capacity(self) -> None:
+        """Raise `limit_reached` if no room can be created now."""
+        if len(self.rooms) >= self.max_rooms:
+            raise ProtocolError(
+                ErrorCode.LIMIT_REACHED,
+                f"the server holds {self.max_rooms} rooms, its limit; join an existing one",
+            )
+
+    def create(self, name: str) -> Room:
+        self.check_capacity()
+        room = Room(name)
+        self.rooms[room.key] = room
+        self._by_visual.setdefault(room.visual, room)
+        self._index.add(room)
+        self._listing = None
+        return room
+
+    def add_member(self, room: Room, conn: Connection) -> None:
+        self._index.remove(room)
+        room.members[conn] = None
+        self._recount(room)
+
+    def remove_member(self, room: Room, conn: Connection) -> bool:
+        """Take `conn` out of `room`; True if the room was left empty and is now gone."""
+        self._index.remove(room)
+        del room.members[conn]
+        if not room.members:
+            del self.rooms[room.key]
+            if self._by_visual.get(room.visual) is room:
+                del self._by_visual[room.visual]
+            self._listing = None
+            return True
+        self._recount(room)
+        return False
+
+    def retitle(self, room: Room, topic: str, by: str) -> None:
+        room.topic = topic
+        room.topic_by = by
+        room._entry = None
+        self._listing = None
+
+    def clear(self) -> None:
+        self.rooms.clear()
+        self._by_visual.clear()
+        self._index.clear()
+        self._listing = None
+
+    def _recount(self, room: Room) -> None:
+        room.count = len(room.members)
+        room._entry = None
+        self._index.add(room)
+        self._listing = None
+
+    def listing(self) -> bytes:
+        """The `room_list` frame: the most populated rooms whose entries fit the budget,
+        sorted by name. Cached until something it shows changes."""
+        if self._listing is None:
+            chosen: list[Room] = []
+            size = 0
+            for room in self._index:
+                size += len(room.entry()) + 1
+                if size > self.budget:
+                    break
+                chosen.append(room)
+            chosen.sort(key=lambda r: (r.name.casefold(), r.name))
+            body = b'{"type":"room_list","rooms":[' + b",".join(r.entry() for r in chosen) + b"]}"
+            self._listing = frame(body)
+        return self._listing

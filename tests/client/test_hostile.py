@@ -50,7 +50,10 @@ async def test_hostile_markup_from_other_users_is_literal(
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
-        mallory = await peer(server.port, "[@click=app.quit]m")
+        # This server refuses nicks that start with `[`; markup after the first character
+        # is allowed, and must stay literal (test_hostile_server covers a server that allows
+        # anything).
+        mallory = await peer(server.port, "m[@click=app.quit]m")
         await mallory.send(SetTopic(room="lobby", topic="[@click=app.quit]topic[/]"))
         for text in MARKUP:
             await mallory.send(Say(room="lobby", text=text))
@@ -58,11 +61,11 @@ async def test_hostile_markup_from_other_users_is_literal(
         await mallory.send(SendDm(to="alice", text="[@click=app.quit]dm alice[/]"))
         await mallory.send(Join(room="[@click=app.quit]room"))
         await wait_until(pilot, lambda: "unbalanced" in text_of(app, "lobby"))
-        await wait_until(pilot, lambda: "dm alice" in text_of(app, "@[@click=app.quit]m"))
+        await wait_until(pilot, lambda: "dm alice" in text_of(app, "@m[@click=app.quit]m"))
         log_text = text_of(app, "lobby")
         for text in MARKUP:
-            assert f"<[@click=app.quit]m> {text}" in log_text
-            assert f"* [@click=app.quit]m {text}" in log_text
+            assert f"<m[@click=app.quit]m> {text}" in log_text
+            assert f"* m[@click=app.quit]m {text}" in log_text
         assert "[@click=app.quit]topic[/]" in str(chat(app).query_one("#topic").render())
         # The notification for the DM shows the text as is.
         assert any(n.message == "[@click=app.quit]dm alice[/]" for n in app._notifications)
@@ -85,7 +88,7 @@ async def test_hostile_markup_from_other_users_is_literal(
         provider = ChatCommands(chat(app))
         hits = [hit async for hit in provider.search("switch")]
         prompts = [hit.prompt.plain for hit in hits if isinstance(hit.prompt, Text)]
-        assert "Switch to @[@click=app.quit]m" in prompts
+        assert "Switch to @m[@click=app.quit]m" in prompts
         await mallory.close()
         await wait_until(pilot, lambda: "[@click=app.quit]m left" in text_of(app, "lobby"))
         assert app.is_running

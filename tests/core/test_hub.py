@@ -3,64 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from chat_server.core import Connection, CoreConfig, Hub
-from protocol import FrameDecoder, Ping, frame
+from chat_server.core import Connection
+from protocol import Ping, frame
 from protocol.names import name_key
-
-
-class FakeIO:
-    """Records wake-ups; `drain()` plays the backend's flush."""
-
-    def __init__(self) -> None:
-        self.wakeups = 0
-        self.conn: Connection | None = None
-        self.received: list[dict[str, Any]] = []
-        self.decoder = FrameDecoder(1 << 24)
-        self.socket_closed = False
-
-    def output_ready(self) -> None:
-        self.wakeups += 1
-
-    def drain(self) -> list[dict[str, Any]]:
-        assert self.conn is not None
-        fresh = [json.loads(b) for b in self.decoder.feed(self.conn.take_output())]
-        self.received += fresh
-        if self.conn.closed:
-            self.socket_closed = True
-        return fresh
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def make_hub(**config: Any) -> tuple[Hub, Clock]:
-    clock = Clock()
-    return Hub(CoreConfig(**config), backend="test", clock=clock), clock
-
-
-def connect(hub: Hub, nick: str | None = None) -> tuple[Connection, FakeIO]:
-    io = FakeIO()
-    conn = hub.open(io, "test")
-    io.conn = conn
-    if nick is not None:
-        send(hub, conn, {"type": "hello", "nick": nick, "protocol": 1})
-        assert io.drain()[-1]["type"] == "welcome"
-    return conn, io
-
-
-def send(hub: Hub, conn: Connection, obj: dict[str, Any]) -> None:
-    hub.receive(conn, frame(json.dumps(obj).encode()))
+from tests.core.harness import FakeIO, connect, make_hub, send
 
 
 def test_one_wakeup_per_flush_however_many_frames() -> None:
@@ -93,7 +44,7 @@ def test_the_same_bytes_go_to_every_recipient() -> None:
 
 
 def test_slow_consumer_is_dropped_and_the_room_goes_on() -> None:
-    hub, _ = make_hub(max_outbuf=4096)
+    hub, _ = make_hub(max_outbuf=4096, outbuf_hard=16384)
     talker, talker_io = connect(hub, "talker")
     sleeper, sleeper_io = connect(hub, "sleeper")
     for conn in (talker, sleeper):
@@ -109,22 +60,39 @@ def test_slow_consumer_is_dropped_and_the_room_goes_on() -> None:
         {
             "type": "error",
             "code": "slow_consumer",
-            "message": "more than 4096 bytes waiting to be read; disconnected",
+            "message": "more than 16384 bytes waiting to be read; disconnected",
             "fatal": True,
         }
     ]
     left = [m for m in talker_io.received if m["type"] == "left"]
     assert left == [{**left[0], "nick": "sleeper", "reason": "slow_consumer"}]
-    assert [name for name in hub.nicks] == ["talker"]
+    assert [c.nick for c in hub.connections.values()] == ["talker"] and len(hub.nicks) == 1
 
 
-def test_backend_backlog_counts_toward_the_cap() -> None:
-    hub, _ = make_hub(max_outbuf=1000)
+def test_backend_backlog_over_the_hard_cap_cuts_at_once() -> None:
+    hub, _ = make_hub(max_outbuf=1000, outbuf_hard=4000)
     conn, io = connect(hub, "a")
-    hub.check_backlog(conn, 999)
+    hub.check_backlog(conn, 3999)
     assert not conn.closed
-    hub.check_backlog(conn, 1001)
-    assert conn.closed and io.drain()[-1]["code"] == "slow_consumer"
+    hub.check_backlog(conn, 4001)
+    assert conn.closed and conn.reset and io.drain()[-1]["code"] == "slow_consumer"
+
+
+def test_backlog_over_the_soft_cap_is_tolerated_for_a_while() -> None:
+    hub, clock = make_hub(max_outbuf=1000, outbuf_hard=4000, outbuf_soft_seconds=10)
+    paused, paused_io = connect(hub, "paused")
+    stopped, stopped_io = connect(hub, "stopped")
+    for conn in (paused, stopped):
+        hub.check_backlog(conn, 2000)
+    clock.now += 6
+    hub.check_backlog(paused, 900)  # it read some: below the soft cap again
+    hub.tick()
+    assert not paused.closed and not stopped.closed
+    hub.check_backlog(paused, 1500)  # over again: a new period starts
+    clock.now += 5
+    hub.tick()
+    assert stopped.closed and stopped.reset and not paused.closed
+    assert "for 10 seconds" in stopped_io.drain()[-1]["message"]
 
 
 def test_idle_connections_are_reaped() -> None:
@@ -233,17 +201,18 @@ class HubMachine(RuleBasedStateMachine):
     @invariant()
     def consistent(self) -> None:
         hub = self.hub
-        for key, room in hub.rooms.items():
+        for key, room in hub.rooms.rooms.items():
             assert room.members, "empty rooms are removed"
             assert key == room.key == name_key(room.name)
+            assert room.count == len(room.members)
             for conn in room.members:
                 assert not conn.closed and conn.rooms[key] is room
-            ids = [message_id for message_id, _ in room.history]
+            ids = hub.history.ids(room)
             assert ids == sorted(ids) and len(ids) <= 5
         for conn in hub.connections.values():
             for key, room in conn.rooms.items():
-                assert hub.rooms[key] is room and conn in room.members
-        for key, conn in hub.nicks.items():
+                assert hub.rooms.get(key) is room and conn in room.members
+        for key, conn in hub.nicks.by_key.items():
             assert conn.key == key and conn.nick is not None and name_key(conn.nick) == key
             assert not conn.closed
         assert len(hub.nicks) == len({c.key for c in hub.connections.values() if c.key})
@@ -278,12 +247,12 @@ def test_frames_after_quit_in_the_same_read_are_ignored() -> None:
     )
     hub.receive(ghost, chunk + (10**6).to_bytes(4, "big"))
     assert ghost.closed and ghost.rooms == {}
-    assert list(hub.rooms) == ["r"] and list(hub.rooms["r"].members) == [watcher]
+    assert list(hub.rooms.rooms) == ["r"] and list(hub.rooms.rooms["r"].members) == [watcher]
 
 
 def test_one_read_of_many_small_frames_does_not_drop_healthy_members() -> None:
     # A read can queue several times its size for every member before the backend flushes:
-    # that alone is not a slow consumer. The cap applies to what a flush leaves unsent.
+    # that alone is not a slow consumer: the soft cap allows time, only the hard cap is at once.
     hub, _ = make_hub(max_outbuf=4096)
     sender, sender_io = connect(hub, "sender")
     reader, reader_io = connect(hub, "reader")

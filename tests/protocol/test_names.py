@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from protocol import names
 from protocol.names import (
     MAX_COMBINING_RUN,
     RESERVED_NICKS,
@@ -49,14 +50,19 @@ def test_name_keys_are_the_two_keys() -> None:
     assert name_keys("ALICE") == ("alice", "allce")
 
 
-def test_keys_are_memoised() -> None:
+def test_keys_are_memoised_for_names_of_valid_length_only() -> None:
+    cached = (names._cached_name_key, names._cached_visual_key)
     name_key("memo-check")
     visual_key("memo-check")
-    hits = name_key.cache_info().hits, visual_key.cache_info().hits
+    hits = [f.cache_info().hits for f in cached]
     name_key("memo-check")
     visual_key("memo-check")
-    assert (name_key.cache_info().hits, visual_key.cache_info().hits) == (hits[0] + 1, hits[1] + 1)
-    assert name_key.cache_info().maxsize == visual_key.cache_info().maxsize == 8192
+    assert [f.cache_info().hits for f in cached] == [h + 1 for h in hits]
+    # What a client can make large (NFKC turns U+FDFA into 18 characters) is never cached.
+    sizes = [f.cache_info().currsize for f in cached]
+    long_name = "\ufdfa" * 256
+    assert name_key(long_name) and visual_key(long_name)
+    assert [f.cache_info().currsize for f in cached] == sizes
 
 
 def _math(first: int, word: str = "alice", holes: dict[str, str] | None = None) -> str:

@@ -232,7 +232,12 @@ async def test_leave_who_rooms_topic(connect: ConnectFactory, unique) -> None:
     await alice.expect("joined", nick=bob.nick)
     await alice.send("who", room=room.upper())
     members = await alice.next_of("members")
-    assert members == {"type": "members", "room": room, "nicks": [alice.nick, bob.nick]}
+    assert members == {
+        "type": "members",
+        "room": room,
+        "nicks": [alice.nick, bob.nick],
+        "total": 2,
+    }
     await alice.send("topic", room=room, topic="plans for friday")
     for client in (alice, bob):
         topic = await client.expect("topic")

@@ -122,8 +122,11 @@ async def test_200_clients_in_one_room_all_get_the_broadcast(
 
 
 async def test_slow_consumer_is_dropped_and_the_room_keeps_going(backend: str) -> None:
-    cap = 1 << 20  # the default; it must stay well above one read (READ_SIZE) of frames
-    server = ServerProcess(backend, "--max-outbuf", str(cap)).start()
+    # The default soft cap, and a hard cap the burst passes at once (the default 8 MiB would
+    # give the sloth the soft cap's 10 s first); both well above one read (READ_SIZE) of frames.
+    cap = 1 << 20
+    server = ServerProcess(backend, "--max-outbuf", str(cap), "--outbuf-hard", str(2 * cap))
+    server.start()
     assert server.proc is not None
     slow: RawClient | None = None
     clients: list[WireClient] = []

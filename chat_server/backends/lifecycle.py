@@ -1,0 +1,191 @@
+"""What every backend does the same way: output buffers, resets, accepting, timers, limits.
+
+- `OutputBuffer`: a connection's bytes the kernel has not taken yet, written with non-blocking
+  sends. The rule that goes with it: after every write (and every drain) the backend reports
+  what is still unsent with `hub.check_backlog(conn, unsent)`; the core's output caps see the
+  kernel only through that.
+- `reset(sock)`: how a cut connection is closed on every backend: SO_LINGER 0, so close()
+  discards the kernel's send buffer and sends RST instead of draining megabytes to a peer
+  that is not reading.
+- `Acceptor`: accepts with a reserve descriptor, so at the descriptor limit a newcomer still
+  gets a fatal `server_full` frame instead of hanging, and the log gets one line a second.
+- `raise_nofile_limit()`: the soft RLIMIT_NOFILE raised to the hard limit at start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import socket
+import struct
+import time
+from collections.abc import Iterator
+
+from protocol import ErrorCode, encode
+from protocol.messages import Error
+
+log = logging.getLogger("chat_server")
+
+_LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a reset
+#: Descriptors kept free for listeners, selectors, wake-up sockets, logs and the reserve.
+RESERVED_FDS = 64
+OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+SERVER_FULL_FRAME = encode(
+    Error(code=ErrorCode.SERVER_FULL.value, message="server is full", fatal=True)
+)
+
+
+def peer_of(addr: object) -> tuple[str, str | None]:
+    """A log label and the source IP (None for a local socket) of an accepted address."""
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        return f"{addr[0]}:{addr[1]}", str(addr[0])
+    return str(addr) or "local", None
+
+
+def reset(sock: socket.socket) -> None:
+    """Make the next close() of `sock` a reset (see the module docstring)."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+
+
+class OutputBuffer:
+    """Bytes accepted from the core for one socket and not yet taken by the kernel."""
+
+    __slots__ = ("data",)
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def write(self, sock: socket.socket, chunk: bytes = b"") -> None:
+        """Send what is buffered plus `chunk` as far as the kernel takes it now; keep the rest.
+
+        Raises OSError when the socket is broken (the caller treats the peer as gone)."""
+        data = self.data
+        if data:
+            if chunk:
+                data += chunk
+            sent = _send(sock, data)
+            del data[:sent]
+        elif chunk:
+            sent = _send(sock, chunk)
+            if sent < len(chunk):
+                data += memoryview(chunk)[sent:]
+
+    def clear(self) -> None:
+        self.data.clear()
+
+
+def _send(sock: socket.socket, data: bytes | bytearray) -> int:
+    try:
+        return sock.send(data, socket.MSG_DONTWAIT)
+    except (BlockingIOError, InterruptedError):
+        return 0
+
+
+class RateLimitedLog:
+    """At most one warning per `interval` seconds; repeats are counted and reported."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._last = -interval
+        self._suppressed = 0
+
+    def warning(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            self._suppressed += 1
+            return
+        if self._suppressed:
+            message += f" ({self._suppressed} more since the last report)"
+            self._suppressed = 0
+        self._last = now
+        log.warning(message, *args)
+
+
+class Acceptor:
+    """Accepts on a non-blocking listener, holding one reserve descriptor for refusals."""
+
+    def __init__(self, listener: socket.socket, batch: int = 64) -> None:
+        self.listener = listener
+        self.batch = batch  # accepts per call, so a connection storm cannot starve the others
+        self._reserve: int | None = _open_reserve()
+        self._log = RateLimitedLog()
+
+    def accept(self) -> Iterator[tuple[socket.socket, object]]:
+        for _ in range(self.batch):
+            try:
+                sock, addr = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in OUT_OF_DESCRIPTORS:
+                    self.refuse_one(exc)
+                else:
+                    self._log.warning("accept failed: %s", exc)
+                return
+            yield sock, addr
+
+    def refuse_one(self, exc: OSError) -> bool:
+        """Out of descriptors: free the reserve, accept the newcomer, say `server_full`,
+        close it, and take the reserve back. False if there was no one to refuse."""
+        self._log.warning("out of descriptors (%s): refusing newcomers with server_full", exc)
+        if self._reserve is None:
+            self._reserve = _open_reserve()
+            return False
+        os.close(self._reserve)
+        self._reserve = None
+        try:
+            sock, _ = self.listener.accept()
+        except OSError:
+            return False
+        else:
+            with contextlib.suppress(OSError):
+                sock.send(SERVER_FULL_FRAME, socket.MSG_DONTWAIT)
+            sock.close()
+            return True
+        finally:
+            self._reserve = _open_reserve()
+
+    def refuse_pending(self, exc: OSError, most: int = 1024) -> None:
+        """Out of descriptors with newcomers waiting: refuse each, up to `most`."""
+        for _ in range(most):
+            if not self.refuse_one(exc):
+                return
+
+    def close(self) -> None:
+        if self._reserve is not None:
+            os.close(self._reserve)
+            self._reserve = None
+
+
+def _open_reserve() -> int | None:
+    try:
+        return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
+def raise_nofile_limit() -> int:
+    """Raise the soft limit on open descriptors to the hard limit; return the new soft limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    elif hard == resource.RLIM_INFINITY and soft != resource.RLIM_INFINITY:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (1 << 20, hard))
+            soft = 1 << 20
+    return soft
+
+
+def clients_allowed(nofile: int, per_client: int = 1) -> int:
+    """How many clients fit under a descriptor limit, keeping RESERVED_FDS free."""
+    return max(1, (nofile - RESERVED_FDS) // per_client)

@@ -1,0 +1,202 @@
+"""The limits a request or a connection must pass, as one layer the handlers consult.
+
+- `FloodGuard`: per-connection token buckets over requests, bytes and pings. Over budget, a
+  request is not refused: the Hub holds it and stops reading the connection until the bucket
+  refills (backpressure), so a flooder slows down and the room does not.
+- `AddressGuard`: caps per source address (concurrent connections, connects per window, rooms
+  created per window, failed passwords per window). IPv4 counts per address, IPv6 per /64, so
+  one host cannot escape the caps by walking its own prefix. Exempt networks skip everything
+  but the password throttle.
+
+Each refusal is a ProtocolError carrying its wire code and, where waiting helps, `retry_after`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections import deque
+from collections.abc import Iterable
+
+from chat_server.core.config import AddressLimits, FloodLimits
+from protocol import ErrorCode, ProtocolError
+
+#: Requests that take from the ping bucket instead of the request bucket.
+PING = "ping"
+#: Requests that cost nothing but their bytes: they end or begin a session.
+FREE = frozenset({"quit"})
+
+
+class TokenBucket:
+    """`capacity` tokens, refilled at `rate` per second."""
+
+    __slots__ = ("capacity", "last", "rate", "tokens")
+
+    def __init__(self, capacity: float, rate: float, now: float) -> None:
+        self.capacity = capacity
+        self.rate = rate
+        self.tokens = capacity
+        self.last = now
+
+    def refill(self, now: float) -> float:
+        if now > self.last:
+            self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
+            self.last = now
+        return self.tokens
+
+    def wait_for(self, cost: float, now: float) -> float:
+        """Seconds until `cost` tokens are there (0.0: now)."""
+        missing = min(cost, self.capacity) - self.refill(now)
+        return 0.0 if missing <= 0 else missing / self.rate
+
+
+class FloodGuard:
+    """The buckets of one connection."""
+
+    __slots__ = ("bytes", "pings", "requests")
+
+    def __init__(self, limits: FloodLimits, now: float) -> None:
+        self.requests = TokenBucket(limits.burst, limits.rate, now)
+        self.bytes = TokenBucket(limits.byte_burst, limits.byte_rate, now)
+        self.pings = TokenBucket(limits.ping_burst, limits.ping_rate, now)
+
+    def take(self, kind: str, size: int, now: float) -> float:
+        """Charge one request of type `kind` and `size` bytes; if the budget is short, charge
+        nothing and return how many seconds to wait."""
+        bucket = None if kind in FREE else self.pings if kind == PING else self.requests
+        wait = self.bytes.wait_for(size, now)
+        if bucket is not None:
+            wait = max(wait, bucket.wait_for(1, now))
+        if wait > 0:
+            return wait
+        self.bytes.tokens -= min(size, self.bytes.capacity)
+        if bucket is not None:
+            bucket.tokens -= 1
+        return 0.0
+
+
+class _Window:
+    """Event times of one address within a sliding window, at most `limit` of them."""
+
+    __slots__ = ("times",)
+
+    def __init__(self, limit: int) -> None:
+        self.times: deque[float] = deque(maxlen=max(1, limit))
+
+    def retry_after(self, limit: int, window: float, now: float) -> float:
+        """0.0 if one more event fits in the window now, else seconds until it does."""
+        times = self.times
+        while times and times[0] <= now - window:
+            times.popleft()
+        if len(times) < limit:
+            return 0.0
+        return times[0] + window - now
+
+
+def address_bucket(host: str | None) -> str | None:
+    """The key the per-address caps count under: the IPv4 address, or the IPv6 /64."""
+    if host is None:
+        return None
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+class AddressGuard:
+    """Per-address counters and windows, and the exempt networks."""
+
+    def __init__(self, limits: AddressLimits, exempt: Iterable[str]) -> None:
+        self.limits = limits
+        self.exempt = tuple(ipaddress.ip_network(net, strict=False) for net in exempt)
+        self.connections: dict[str, int] = {}
+        self._connects: dict[str, _Window] = {}
+        self._rooms: dict[str, _Window] = {}
+        self._passwords: dict[str, _Window] = {}
+
+    def is_exempt(self, host: str | None) -> bool:
+        if host is None:
+            return False
+        try:
+            ip = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in net for net in self.exempt)
+
+    def admit(self, address: str, now: float) -> None:
+        """A new connection from `address` (not exempt): count it, or refuse it."""
+        limits = self.limits
+        held = self.connections.get(address, 0)
+        if held >= limits.connections:
+            raise ProtocolError(
+                ErrorCode.TOO_MANY_CONNECTIONS,
+                f"your address already has {limits.connections} connections open",
+            )
+        window = self._connects.setdefault(address, _Window(limits.connects))
+        wait = window.retry_after(limits.connects, limits.connects_window, now)
+        if wait:
+            raise ProtocolError(
+                ErrorCode.TOO_MANY_CONNECTIONS,
+                f"more than {limits.connects} new connections from your address in "
+                f"{limits.connects_window:g} seconds",
+                retry_after=wait,
+            )
+        window.times.append(now)
+        self.connections[address] = held + 1
+
+    def release(self, address: str) -> None:
+        held = self.connections.get(address, 0) - 1
+        if held > 0:
+            self.connections[address] = held
+        else:
+            self.connections.pop(address, None)
+
+    def create_room(self, address: str, now: float) -> None:
+        """Count a room created from `address`, or raise `rate_limited`."""
+        limits = self.limits
+        window = self._rooms.setdefault(address, _Window(limits.rooms_created))
+        wait = window.retry_after(limits.rooms_created, limits.rooms_window, now)
+        if wait:
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                f"more than {limits.rooms_created} new rooms from your address in "
+                f"{limits.rooms_window:g} seconds",
+                retry_after=wait,
+            )
+        window.times.append(now)
+
+    def password_throttled(self, address: str, now: float) -> float:
+        """Seconds until `address` may try a password again (0.0: now)."""
+        limits = self.limits
+        window = self._passwords.get(address)
+        if window is None:
+            return 0.0
+        return window.retry_after(limits.bad_passwords, limits.bad_passwords_window, now)
+
+    def password_failed(self, address: str, now: float) -> None:
+        window = self._passwords.setdefault(address, _Window(self.limits.bad_passwords))
+        window.times.append(now)
+
+    def prune(self, now: float) -> None:
+        """Forget windows with no event left in them (call now and then)."""
+        limits = self.limits
+        for table, span in (
+            (self._connects, limits.connects_window),
+            (self._rooms, limits.rooms_window),
+            (self._passwords, limits.bad_passwords_window),
+        ):
+            stale = [a for a, w in table.items() if not w.times or w.times[-1] <= now - span]
+            for address in stale:
+                del table[address]
+
+
+def retry_seconds(wait: float) -> int:
+    """`retry_after` as sent: whole seconds, rounded up, at least 1."""
+    return max(1, math.ceil(wait))

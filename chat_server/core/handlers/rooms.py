@@ -1,0 +1,169 @@
+"""Room requests: `join`, `leave`, `say`, `who`, `rooms` and `topic`, and leaving on close."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic_core import to_json
+
+from chat_server.core.config import REPLY_BUDGET
+from protocol import (
+    ErrorCode,
+    Join,
+    Joined,
+    Leave,
+    Left,
+    ListRooms,
+    ProtocolError,
+    Say,
+    SetTopic,
+    Topic,
+    Who,
+    encode,
+    frame,
+)
+from protocol.messages import chat_message_body, history_body, with_ref
+from protocol.names import MAX_TOPIC_LENGTH, check_text, name_key, normalize_room
+
+if TYPE_CHECKING:
+    from chat_server.core.connection import Connection
+    from chat_server.core.hub import Hub
+    from chat_server.core.rooms import Room
+
+
+def room_of(hub: Hub, conn: Connection, room_name: str, ref: str | None = None) -> Room:
+    """The room `conn` is in under that name (or a look-alike of it), or `not_in_room`."""
+    room = conn.rooms.get(name_key(room_name))
+    if room is None:
+        found = hub.rooms.find(room_name)
+        if found is not None and conn in found.members:
+            return found
+        raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"you are not in {room_name}", ref=ref)
+    return room
+
+
+def join(hub: Hub, conn: Connection, msg: Join) -> None:
+    assert conn.nick is not None
+    try:
+        name = normalize_room(msg.room)
+    except ValueError as exc:
+        raise ProtocolError(ErrorCode.INVALID_ROOM, str(exc)) from None
+    room = hub.rooms.find(name)
+    if room is None or conn not in room.members:
+        limit = hub.config.max_rooms_per_client
+        if len(conn.rooms) >= limit:
+            raise ProtocolError(
+                ErrorCode.INVALID_ROOM, f"you are already in {limit} rooms; leave one first"
+            )
+        if room is None:
+            hub.rooms.check_capacity()  # before the throttle, so a refusal costs nothing
+            if not conn.exempt and conn.address is not None:
+                hub.guard.create_room(conn.address, hub.clock.monotonic())
+            room = hub.rooms.create(name)
+        hub.rooms.add_member(room, conn)
+        conn.rooms[room.key] = room
+        hub.bus.publish(room, encode(Joined(room=room.name, nick=conn.nick, ts=hub.clock.stamp())))
+    else:
+        # Joining a room again is harmless: the joiner alone gets the same replies again.
+        hub.send(conn, Joined(room=room.name, nick=conn.nick, ts=hub.clock.stamp()))
+    replay = hub.history.since(room, msg.since, hub.replay_budget)
+    hub.outbox.send(conn, frame(history_body(room.name, replay)))
+    hub.outbox.send(conn, members_frame(room))
+    if room.topic:
+        hub.send(conn, Topic(room=room.name, topic=room.topic, nick=room.topic_by))
+
+
+def members_frame(room: Room) -> bytes:
+    """`members` of a room: the first members (in join order) whose nicks fit the reply
+    budget, and `total`, the full count."""
+    nicks: list[bytes] = []
+    size = 0
+    for conn in room.members:
+        if conn.nick is None:
+            continue
+        encoded = to_json(conn.nick)
+        size += len(encoded) + 1
+        if size > REPLY_BUDGET:
+            break
+        nicks.append(encoded)
+    return frame(
+        b'{"type":"members","room":'
+        + to_json(room.name)
+        + b',"nicks":['
+        + b",".join(nicks)
+        + b'],"total":'
+        + str(len(room.members)).encode()
+        + b"}"
+    )
+
+
+def leave(hub: Hub, conn: Connection, msg: Leave) -> None:
+    assert conn.nick is not None
+    room = room_of(hub, conn, msg.room)
+    # Leave first, then tell: if this broadcast drops the leaver as a slow consumer, it must
+    # not announce a second `left` for this room.
+    del conn.rooms[room.key]
+    if hub.rooms.remove_member(room, conn):
+        hub.history.forget(room)
+    left = encode(Left(room=room.name, nick=conn.nick, ts=hub.clock.stamp()))
+    hub.bus.publish_to([*room.members, conn], left)
+
+
+def leave_all(hub: Hub, conn: Connection, reason: str) -> None:
+    """`conn` is closing: take it out of every room and tell each what happened."""
+    ts = hub.clock.stamp()
+    nick = conn.nick or ""
+    rooms = list(conn.rooms.values())
+    conn.rooms.clear()
+    for room in rooms:
+        if hub.rooms.remove_member(room, conn):
+            hub.history.forget(room)
+            continue
+        # May drop other slow members in turn; the room is already consistent.
+        hub.bus.publish(room, encode(Left(room=room.name, nick=nick, reason=reason, ts=ts)))
+
+
+def say(hub: Hub, conn: Connection, msg: Say) -> None:
+    assert conn.nick is not None
+    room = room_of(hub, conn, msg.room, msg.ref)
+    try:
+        text = check_text(msg.text, max_marks=hub.config.max_combining)
+    except ValueError as exc:
+        raise ProtocolError(ErrorCode.INVALID_TEXT, str(exc), ref=msg.ref) from None
+    # Encoded once, without building a ChatMessage (see protocol.messages fast paths).
+    message_id = hub.ids.next_id()
+    body = chat_message_body(message_id, room.name, conn.nick, text, msg.action, hub.clock.stamp())
+    hub.history.append(room, message_id, body)
+    shared = frame(body)
+    hub.bus.publish(room, shared)
+    if msg.ref is not None:
+        # The sender's own copy carries its ref, so it can match the echo to what it sent:
+        # every member got the shared frame, then the sender's last frame is swapped for its
+        # own copy, which keeps the fan-out loop free of checks.
+        hub.outbox.replace_last(conn, shared, frame(with_ref(body, msg.ref)))
+
+
+def who(hub: Hub, conn: Connection, msg: Who) -> None:
+    room = hub.rooms.find(msg.room)
+    if room is None:
+        raise ProtocolError(ErrorCode.NO_SUCH_ROOM, f"there is no room called {msg.room}")
+    hub.outbox.send(conn, members_frame(room))
+
+
+def list_rooms(hub: Hub, conn: Connection, msg: ListRooms) -> None:
+    hub.outbox.send(conn, hub.rooms.listing())
+
+
+def set_topic(hub: Hub, conn: Connection, msg: SetTopic) -> None:
+    assert conn.nick is not None
+    room = room_of(hub, conn, msg.room)
+    topic = msg.topic.strip()
+    if topic:
+        try:
+            check_text(topic, "topic", MAX_TOPIC_LENGTH, max_marks=hub.config.max_combining)
+        except ValueError as exc:
+            raise ProtocolError(ErrorCode.INVALID_TEXT, str(exc)) from None
+        if "\n" in topic:
+            raise ProtocolError(ErrorCode.INVALID_TEXT, "a topic is one line")
+    hub.rooms.retitle(room, topic, conn.nick)
+    hub.bus.publish(room, encode(Topic(room=room.name, topic=topic, nick=conn.nick)))

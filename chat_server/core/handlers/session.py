@@ -1,0 +1,123 @@
+"""Session requests: `hello`, `nick`, `ping` and `quit`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chat_server.core.phases import Phase
+from protocol import (
+    PROTOCOL_VERSION,
+    Bye,
+    ChangeNick,
+    ErrorCode,
+    Hello,
+    NickChanged,
+    Ping,
+    Pong,
+    ProtocolError,
+    Quit,
+    Welcome,
+    encode,
+)
+from protocol.names import check_text, name_key, normalize_nick
+
+if TYPE_CHECKING:
+    from chat_server.core.connection import Connection
+    from chat_server.core.hub import Hub
+
+#: Longest `quit.reason`, in characters (the model's own limit for short strings).
+MAX_REASON_LENGTH = 256
+
+
+def hello(hub: Hub, conn: Connection, msg: Hello) -> None:
+    # Checked in this order, so the first broken rule is the one reported: protocol version,
+    # login throttle, password, then the nick (its rules, then whether it is free).
+    if msg.protocol != PROTOCOL_VERSION:
+        raise ProtocolError(
+            ErrorCode.UNSUPPORTED_PROTOCOL,
+            f"protocol {msg.protocol} is not supported; this server speaks {PROTOCOL_VERSION}",
+        )
+    address = conn.address
+    now = hub.clock.monotonic()
+    if hub.config.password is not None and address is not None:
+        # Beyond the limit the password is not even compared (never exempt: see guards).
+        wait = hub.guard.password_throttled(address, now)
+        if wait:
+            limits = hub.config.per_address
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                f"more than {limits.bad_passwords} wrong passwords from your address in "
+                f"{limits.bad_passwords_window:g} seconds",
+                fatal=True,
+                retry_after=wait,
+            )
+    try:
+        hub.auth.check(conn, msg)
+    except ProtocolError as exc:
+        if exc.code is ErrorCode.BAD_PASSWORD and address is not None:
+            hub.guard.password_failed(address, now)
+        raise
+    nick = valid_free_nick(hub, conn, msg.nick)
+    hub.nicks.claim(conn, nick)
+    conn.nick = nick
+    conn.key = name_key(nick)
+    conn.phase = Phase.REGISTERED
+    hub.send(
+        conn,
+        Welcome(
+            nick=nick,
+            protocol=PROTOCOL_VERSION,
+            server=hub.server_info,
+            backend=hub.backend,
+            motd=hub.config.motd,
+            instance=hub.instance,
+        ),
+    )
+
+
+def valid_free_nick(hub: Hub, conn: Connection, wanted: str) -> str:
+    try:
+        nick = normalize_nick(wanted)
+    except ValueError as exc:
+        raise ProtocolError(ErrorCode.INVALID_NICK, str(exc)) from None
+    holder = hub.nicks.holder(nick)
+    if holder is not None and holder is not conn:
+        taken = holder.nick or nick
+        what = f"{nick} is already taken" if taken == nick else f"{nick} looks like {taken}"
+        raise ProtocolError(ErrorCode.NICK_TAKEN, f"{what}, who is online")
+    return nick
+
+
+def change_nick(hub: Hub, conn: Connection, msg: ChangeNick) -> None:
+    old = conn.nick
+    assert old is not None
+    new = valid_free_nick(hub, conn, msg.nick)
+    if new == old:
+        return
+    hub.nicks.claim(conn, new)
+    conn.nick = new
+    conn.key = name_key(new)
+    peers: dict[Connection, None] = {conn: None}
+    for room in conn.rooms.values():
+        peers.update(room.members)
+    hub.bus.publish_to(peers, encode(NickChanged(old=old, new=new)))
+
+
+def ping(hub: Hub, conn: Connection, msg: Ping) -> None:
+    hub.send(conn, Pong(token=msg.token))
+
+
+def quit(hub: Hub, conn: Connection, msg: Quit) -> None:
+    reason = "quit"
+    if msg.reason is not None:
+        # The reason is shown to the rooms exactly as sent, or refused: never rewritten.
+        try:
+            reason = check_text(
+                msg.reason, "reason", MAX_REASON_LENGTH, max_marks=hub.config.max_combining
+            )
+        except ValueError as exc:
+            raise ProtocolError(ErrorCode.INVALID_TEXT, str(exc)) from None
+        if "\n" in reason or "\t" in reason:
+            raise ProtocolError(ErrorCode.INVALID_TEXT, "a quit reason is one line, with no tabs")
+    hub.send(conn, Bye(reason="goodbye"))
+    hub.drop(conn, reason)
