@@ -205,7 +205,11 @@ class Hub:
                 self._run_waiting(conn, now)
         self.outbox.expire(now)
         if now >= self._next_reap:
-            self._next_reap = now + min(REAP_INTERVAL, self.config.idle_timeout / 4)
+            config = self.config
+            # Often enough that no one outstays a timeout by more than a quarter of it.
+            self._next_reap = now + min(
+                REAP_INTERVAL, config.idle_timeout / 4, config.hello_timeout / 4
+            )
             self.reap_idle()
             self.guard.prune(now)
 

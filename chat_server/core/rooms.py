@@ -44,6 +44,10 @@ class Room:
         return self._entry
 
 
+_LISTING_HEAD = b'{"type":"room_list","rooms":['
+_LISTING_TAIL = b"]}"
+
+
 def _by_population(room: Room) -> tuple[int, str]:
     return (-room.count, room.key)
 
@@ -128,13 +132,13 @@ class RoomDirectory:
         sorted by name. Cached until something it shows changes."""
         if self._listing is None:
             chosen: list[Room] = []
-            size = 0
+            size = len(_LISTING_HEAD) + len(_LISTING_TAIL)
             for room in self._index:
                 size += len(room.entry()) + 1
                 if size > self.budget:
                     break
                 chosen.append(room)
             chosen.sort(key=lambda r: (r.name.casefold(), r.name))
-            body = b'{"type":"room_list","rooms":[' + b",".join(r.entry() for r in chosen) + b"]}"
+            body = _LISTING_HEAD + b",".join(r.entry() for r in chosen) + _LISTING_TAIL
             self._listing = frame(body)
         return self._listing

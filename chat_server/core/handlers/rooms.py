@@ -66,7 +66,8 @@ def join(hub: Hub, conn: Connection, msg: Join) -> None:
     else:
         # Joining a room again is harmless: the joiner alone gets the same replies again.
         hub.send(conn, Joined(room=room.name, nick=conn.nick, ts=hub.clock.stamp()))
-    replay = hub.history.since(room, msg.since, hub.replay_budget)
+    wrapper = len(history_body(room.name, []))  # the budget is for the whole body
+    replay = hub.history.since(room, msg.since, hub.replay_budget - wrapper)
     hub.outbox.send(conn, frame(history_body(room.name, replay)))
     hub.outbox.send(conn, members_frame(room))
     if room.topic:
@@ -74,10 +75,12 @@ def join(hub: Hub, conn: Connection, msg: Join) -> None:
 
 
 def members_frame(room: Room) -> bytes:
-    """`members` of a room: the first members (in join order) whose nicks fit the reply
-    budget, and `total`, the full count."""
+    """`members` of a room: the first members (in join order) that fit the reply budget (the
+    whole body, wrapper included), and `total`, the full count."""
+    head = b'{"type":"members","room":' + to_json(room.name) + b',"nicks":['
+    tail = b'],"total":' + str(len(room.members)).encode() + b"}"
     nicks: list[bytes] = []
-    size = 0
+    size = len(head) + len(tail) - 1  # n nicks take n - 1 commas
     for conn in room.members:
         if conn.nick is None:
             continue
@@ -86,15 +89,7 @@ def members_frame(room: Room) -> bytes:
         if size > REPLY_BUDGET:
             break
         nicks.append(encoded)
-    return frame(
-        b'{"type":"members","room":'
-        + to_json(room.name)
-        + b',"nicks":['
-        + b",".join(nicks)
-        + b'],"total":'
-        + str(len(room.members)).encode()
-        + b"}"
-    )
+    return frame(head + b",".join(nicks) + tail)
 
 
 def leave(hub: Hub, conn: Connection, msg: Leave) -> None:
