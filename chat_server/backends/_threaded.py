@@ -22,8 +22,15 @@ import socket
 import threading
 import time
 
-from chat_server.backends.base import CLOSE_LINGER, READ_SIZE
-from chat_server.backends.lifecycle import OutputBuffer, peer_of, reset
+from chat_server.backends.base import READ_SIZE
+from chat_server.backends.lifecycle import (
+    CLOSE_LINGER,
+    Lingering,
+    OutputBuffer,
+    peer_of,
+    reset,
+    shutdown_deadline,
+)
 from chat_server.core import TICK, Connection, Hub
 
 log = logging.getLogger("chat_server")
@@ -42,7 +49,6 @@ class Peer:
         "conn",
         "core",
         "cut",
-        "deadline",
         "events",
         "finished",
         "has_reader",
@@ -64,7 +70,6 @@ class Peer:
         # Writer-thread state.
         self.out = OutputBuffer()
         self.events = 0  # registered with the writer's selector for EVENT_WRITE
-        self.deadline: float | None = None  # closed by the core with data left to send
         self.closing = False  # conn.closed as seen when its output was last taken
         self.writer_done = False
         self.cut = False  # close with a reset: the peer never took its last bytes
@@ -97,7 +102,7 @@ class ThreadedCore:
         self._wake_w.setblocking(False)
         self._sel = selectors.DefaultSelector()
         self._sel.register(self._wake_r, selectors.EVENT_READ, _WAKE)
-        self._lingering: set[Peer] = set()
+        self._lingering: Lingering[Peer] = Lingering()
         self._stopping = threading.Event()
         self._threads = [
             threading.Thread(target=self._write_loop, name="chat-writer", daemon=True),
@@ -188,9 +193,7 @@ class ThreadedCore:
     def _write_pass(self) -> bool:
         """One select-and-write pass; True once stopping and nothing is left to take."""
         timeout: float | None = None
-        if self._lingering:
-            first = min(p.deadline for p in self._lingering if p.deadline is not None)
-            timeout = max(0.0, first - time.monotonic())
+        timeout = self._lingering.wait()
         if self._stopping.is_set():
             timeout = 0.05 if timeout is None else min(timeout, 0.05)
         ready: dict[Peer, None] = {}
@@ -223,11 +226,9 @@ class ThreadedCore:
         with self._flushed:
             self._done = number
             self._flushed.notify_all()
-        if self._lingering:
-            now = time.monotonic()
-            for peer in [p for p in self._lingering if p.deadline and p.deadline <= now]:
-                peer.cut = True
-                self._finish(peer)
+        for peer in self._lingering.expired():
+            peer.cut = True
+            self._finish(peer)
         if self._stopping.is_set() and not self._pending:
             with self.lock:
                 if not self._pending:
@@ -259,9 +260,7 @@ class ThreadedCore:
                 if not peer.out:
                     self._finish(peer)
                     continue
-                if peer.deadline is None:
-                    peer.deadline = time.monotonic() + CLOSE_LINGER
-                    self._lingering.add(peer)
+                self._lingering.start(peer)
             elif peer.out or peer.conn.unsent:
                 backlog.append(peer)  # report every write to a connection with a backlog
             self._watch(peer)
@@ -308,7 +307,7 @@ class ThreadedCore:
         """`bye` to everyone, wait for the sockets to close (at most CLOSE_LINGER), then cut."""
         with self.lock:
             self.hub.shutdown()
-        deadline = time.monotonic() + CLOSE_LINGER + 0.5
+        deadline = shutdown_deadline()
         while time.monotonic() < deadline:
             with self.lock:
                 if not self.peers:

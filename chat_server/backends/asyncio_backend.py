@@ -17,8 +17,15 @@ import socket
 from collections.abc import Callable
 from typing import cast
 
-from chat_server.backends.base import CLOSE_LINGER, READ_SIZE, ServeOptions
-from chat_server.backends.lifecycle import OUT_OF_DESCRIPTORS, Acceptor, peer_of, reset
+from chat_server.backends.base import READ_SIZE, ServeOptions
+from chat_server.backends.lifecycle import (
+    CLOSE_LINGER,
+    OUT_OF_DESCRIPTORS,
+    SHUTDOWN_GRACE,
+    Acceptor,
+    peer_of,
+    reset,
+)
 from chat_server.core import TICK, Connection, Hub
 
 log = logging.getLogger("chat_server")
@@ -210,7 +217,7 @@ async def serve_async(hub: Hub, options: ServeOptions) -> None:
         hub.shutdown()
         flusher.flush()
         # Give clients a moment to read their `bye`; transports abort after CLOSE_LINGER.
-        deadline = loop.time() + CLOSE_LINGER + 0.5
+        deadline = loop.time() + SHUTDOWN_GRACE
         while flusher.open and loop.time() < deadline:
             await asyncio.sleep(0.02)
         for proto in list(flusher.open):

@@ -8,8 +8,6 @@ from typing import Protocol
 
 from chat_server.core import Hub
 
-#: How long a closing connection may take to flush its last frames before it is cut.
-CLOSE_LINGER = 2.0
 #: Bytes asked of the kernel per read.
 READ_SIZE = 256 * 1024
 #: Values of `--selector` (the selectors backend's choice of system call).

@@ -9,6 +9,8 @@
   that is not reading.
 - `Acceptor`: accepts with a reserve descriptor, so at the descriptor limit a newcomer still
   gets a fatal `server_full` frame instead of hanging, and the log gets one line a second.
+- `Lingering`: sockets the core closed with bytes still unsent get CLOSE_LINGER seconds to
+  drain, then are cut; `shutdown_deadline()` is how long a graceful stop waits for everyone.
 - `raise_nofile_limit()`: the soft RLIMIT_NOFILE raised to the hard limit at start.
 """
 
@@ -21,12 +23,18 @@ import os
 import socket
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
+from typing import Generic, TypeVar
 
 from protocol import ErrorCode, encode
 from protocol.messages import Error
 
 log = logging.getLogger("chat_server")
+
+#: How long a closing connection may take to flush its last frames before it is cut.
+CLOSE_LINGER = 2.0
+#: How long a graceful shutdown waits for every client to take its `bye` and go.
+SHUTDOWN_GRACE = CLOSE_LINGER + 0.5
 
 _LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a reset
 #: Descriptors kept free for listeners, selectors, wake-up sockets, logs and the reserve.
@@ -85,6 +93,42 @@ def _send(sock: socket.socket, data: bytes | bytearray) -> int:
         return sock.send(data, socket.MSG_DONTWAIT)
     except (BlockingIOError, InterruptedError):
         return 0
+
+
+T = TypeVar("T", bound=Hashable)
+
+
+class Lingering(Generic[T]):
+    """Closing sockets with unsent bytes, each with the moment it gets cut."""
+
+    def __init__(self) -> None:
+        self._deadlines: dict[T, float] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._deadlines)
+
+    def start(self, item: T) -> None:
+        """`item` is closing with data left: it has CLOSE_LINGER seconds from now (once)."""
+        self._deadlines.setdefault(item, time.monotonic() + CLOSE_LINGER)
+
+    def discard(self, item: T) -> None:
+        self._deadlines.pop(item, None)
+
+    def wait(self) -> float | None:
+        """Seconds until the next cut is due (None: no one is lingering)."""
+        if not self._deadlines:
+            return None
+        return max(0.0, min(self._deadlines.values()) - time.monotonic())
+
+    def expired(self) -> list[T]:
+        """Those whose time is up (the caller cuts them, which discards them)."""
+        now = time.monotonic()
+        return [item for item, due in self._deadlines.items() if due <= now]
+
+
+def shutdown_deadline() -> float:
+    """The monotonic time by which a graceful shutdown cuts whoever is still connected."""
+    return time.monotonic() + SHUTDOWN_GRACE
 
 
 class RateLimitedLog:

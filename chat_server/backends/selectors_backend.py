@@ -18,8 +18,15 @@ import time
 from types import FrameType
 
 from chat_server.backends import BackendUnavailable
-from chat_server.backends.base import CLOSE_LINGER, READ_SIZE, ServeOptions
-from chat_server.backends.lifecycle import Acceptor, OutputBuffer, peer_of, reset
+from chat_server.backends.base import READ_SIZE, ServeOptions
+from chat_server.backends.lifecycle import (
+    Acceptor,
+    Lingering,
+    OutputBuffer,
+    peer_of,
+    reset,
+    shutdown_deadline,
+)
 from chat_server.core import TICK, Connection, Hub
 
 log = logging.getLogger("chat_server")
@@ -46,7 +53,7 @@ def make_selector(name: str) -> selectors.BaseSelector:
 class _Client:
     """One socket: its core connection, its unsent bytes and what the selector watches."""
 
-    __slots__ = ("conn", "deadline", "events", "loop", "out", "paused", "peer", "reading", "sock")
+    __slots__ = ("conn", "events", "loop", "out", "paused", "peer", "reading", "sock")
 
     def __init__(self, loop: _Loop, sock: socket.socket, peer: str) -> None:
         self.loop = loop
@@ -56,7 +63,6 @@ class _Client:
         self.events = 0  # 0: not registered with the selector
         self.reading = True  # False once the peer has closed its side
         self.paused = False  # flood control: do not read for now
-        self.deadline: float | None = None  # set once closed by the core with data left
         self.conn: Connection
 
     # ConnectionIO: only remember it; the loop flushes once at the end of the turn.
@@ -80,7 +86,7 @@ class _Loop:
         self.sel = sel
         self.dirty: list[_Client] = []
         self.clients: set[_Client] = set()  # registered with the selector
-        self.lingering: set[_Client] = set()
+        self.lingering: Lingering[_Client] = Lingering()
         self.fd_limit = FD_SETSIZE if isinstance(sel, selectors.SelectSelector) else None
         self.stopping = False
         self.received = 0  # bytes read since the last flush
@@ -183,9 +189,7 @@ class _Loop:
             if not client.out:
                 self.close(client)
                 return
-            if client.deadline is None:
-                client.deadline = time.monotonic() + CLOSE_LINGER
-                self.lingering.add(client)
+            self.lingering.start(client)
         self.watch(client)
 
     def watch(self, client: _Client) -> None:
@@ -218,8 +222,8 @@ class _Loop:
         self.clients.discard(client)
         self.lingering.discard(client)
 
-    def cut_expired(self, now: float) -> None:
-        for client in [c for c in self.lingering if c.deadline is not None and c.deadline <= now]:
+    def cut_expired(self) -> None:
+        for client in self.lingering.expired():
             self.close(client, cut=True)
 
     def turn(self, timeout: float, wake: socket.socket, acceptor: Acceptor | None) -> None:
@@ -243,7 +247,7 @@ class _Loop:
                     self.readable(client)
         self.flush()
         if self.lingering:
-            self.cut_expired(time.monotonic())
+            self.cut_expired()
 
 
 def serve(hub: Hub, options: ServeOptions) -> None:
@@ -278,16 +282,16 @@ def serve(hub: Hub, options: ServeOptions) -> None:
                 loop.flush()
                 next_tick = now + TICK
             timeout = next_tick - now
-            if loop.lingering:
-                first = min(c.deadline for c in loop.lingering if c.deadline is not None)
-                timeout = min(timeout, first - now)
+            linger = loop.lingering.wait()
+            if linger is not None:
+                timeout = min(timeout, linger)
             loop.turn(max(0.0, timeout), wake_r, acceptor)
         log.info("shutting down")
         sel.unregister(listener)
         listener.close()
         hub.shutdown()
         loop.flush()
-        deadline = time.monotonic() + CLOSE_LINGER + 0.5
+        deadline = shutdown_deadline()
         while loop.clients and (left := deadline - time.monotonic()) > 0:
             loop.turn(min(left, 0.1), wake_r, None)
         for client in list(loop.clients):
