@@ -70,6 +70,8 @@ log = logging.getLogger("chat_server")
 TICK = 0.05
 #: How often `tick()` reaps idle connections and prunes per-address windows, at most.
 REAP_INTERVAL = 5.0
+#: Longest `message` of an `invalid_message` error, in characters.
+MAX_DETAILS = 300
 
 
 class _CallableClock:
@@ -407,4 +409,7 @@ def _validation_error(exc: ValidationError, body: bytes) -> ProtocolError:
         f"{'.'.join(str(p) for p in e['loc'][1:]) or 'type'}: {e['msg']}"
         for e in exc.errors(include_url=False, include_context=False)[:3]
     )
+    # pydantic quotes some inputs (an unknown `type`): never echo more than a line of them.
+    if len(details) > MAX_DETAILS:
+        details = details[: MAX_DETAILS - 1] + "…"
     return ProtocolError(ErrorCode.INVALID_MESSAGE, details, ref=ref)
