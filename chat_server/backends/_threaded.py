@@ -27,6 +27,7 @@ from chat_server.backends.lifecycle import (
     CLOSE_LINGER,
     Lingering,
     OutputBuffer,
+    discard_input,
     peer_of,
     reset,
     shutdown_deadline,
@@ -289,6 +290,8 @@ class ThreadedCore:
         self._lingering.discard(peer)
         if peer.cut:
             reset(peer.sock)
+        else:
+            discard_input(peer.sock)
         with contextlib.suppress(OSError):
             peer.sock.shutdown(socket.SHUT_RDWR)
         peer.may_read.set()

@@ -23,6 +23,7 @@ from chat_server.backends.lifecycle import (
     OUT_OF_DESCRIPTORS,
     SHUTDOWN_GRACE,
     Acceptor,
+    discard_input,
     peer_of,
     reset,
 )
@@ -180,6 +181,8 @@ class ChatProtocol(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
+        if self.fd >= 0:
+            discard_input(self.fd)
         transport.close()
         self.linger = self.flusher.loop.call_later(CLOSE_LINGER, transport.abort)
 

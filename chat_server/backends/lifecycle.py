@@ -58,6 +58,23 @@ def reset(sock: socket.socket) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
 
 
+def discard_input(sock: socket.socket | int, most: int = 256 * 1024) -> None:
+    """Read and drop what the peer sent that the core will never look at, before a polite
+    close: closing a socket with unread input sends a reset, and a reset can destroy the last
+    frame (a fatal error, `bye`) before the peer has read it. Takes at most `most` bytes."""
+    while most > 0:
+        try:
+            if isinstance(sock, int):
+                data = os.read(sock, min(most, 65536))
+            else:
+                data = sock.recv(min(most, 65536), socket.MSG_DONTWAIT)
+        except OSError:  # nothing more now (EAGAIN), or the socket is already gone
+            return
+        if not data:
+            return
+        most -= len(data)
+
+
 class OutputBuffer:
     """Bytes accepted from the core for one socket and not yet taken by the kernel."""
 

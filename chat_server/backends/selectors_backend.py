@@ -23,6 +23,7 @@ from chat_server.backends.lifecycle import (
     Acceptor,
     Lingering,
     OutputBuffer,
+    discard_input,
     peer_of,
     reset,
     shutdown_deadline,
@@ -216,6 +217,8 @@ class _Loop:
             client.events = 0
         if cut:
             reset(sock)
+        else:
+            discard_input(sock)
         sock.close()
         client.sock = None
         client.out.clear()

@@ -96,6 +96,8 @@ class Connection:
         self.held: ClientMessage | Malformed | None = None
         self.waiting_since: float | None = None  # when `waiting` last went above the cap
         # Output: frames queued since the last flush, and what the backend reported unsent.
+        # `out_bytes` counts both (the frames in `out`, plus `unsent`), so the fan-out loop
+        # checks the caps with one sum.
         self.out: list[bytes] = []
         self.out_bytes = 0
         self.unsent = 0
@@ -119,7 +121,7 @@ class Connection:
             return b""
         data = out[0] if len(out) == 1 else b"".join(out)
         self.out = []
-        self.out_bytes = 0
+        self.out_bytes = self.unsent  # the backend reports its new figure after writing
         return data
 
     def __repr__(self) -> str:

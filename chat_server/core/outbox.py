@@ -37,7 +37,7 @@ class Outbox:
         conn.out.append(frame)
         queued = conn.out_bytes + len(frame)
         conn.out_bytes = queued
-        if queued + conn.unsent > self.hard:
+        if queued > self.hard:
             self._cut_hard(conn)
         elif not conn.wake_pending:
             conn.wake_pending = True
@@ -52,7 +52,7 @@ class Outbox:
             conn.out.append(frame)
             queued = conn.out_bytes + size
             conn.out_bytes = queued
-            if queued + conn.unsent > hard:
+            if queued > hard:
                 over.append(conn)
             elif not conn.wake_pending:
                 conn.wake_pending = True
@@ -66,15 +66,16 @@ class Outbox:
         if not conn.closed and out and out[-1] is shared:
             out[-1] = own
             conn.out_bytes += len(own) - len(shared)
-            if conn.out_bytes + conn.unsent > self.hard:
+            if conn.out_bytes > self.hard:
                 self._cut_hard(conn)
 
     def report_unsent(self, conn: Connection, unsent: int, now: float) -> None:
         """The backend holds `unsent` bytes for `conn` that the kernel has not taken yet."""
         if conn.closed:
             return
+        # out_bytes counts the backend's share as last reported: swap in the new figure.
+        total = conn.out_bytes = conn.out_bytes + unsent - conn.unsent
         conn.unsent = unsent
-        total = unsent + conn.out_bytes
         if total > self.hard:
             self._cut_hard(conn)
         elif total > self.soft:
