@@ -46,6 +46,7 @@ class Connection:
 
     __slots__ = (
         "address",
+        "closed",
         "decoder",
         "exempt",
         "flood",
@@ -82,7 +83,8 @@ class Connection:
         self.peer = peer  # for logs: "host:port"
         self.address = address  # the source-address bucket the per-address caps count in
         self.io = io
-        self.phase = Phase.CONNECTED
+        self.enter(Phase.CONNECTED)
+        self.closed = False
         self.decoder = FrameDecoder(max_frame)
         self.nick: str | None = None  # set exactly when phase is REGISTERED (or was)
         self.key: str | None = None  # name_key(nick)
@@ -107,11 +109,14 @@ class Connection:
         self.last_seen = now
         self.opened = now
 
-    @property
-    def closed(self) -> bool:
-        """The core is done with this connection: write what `take_output` gives, then close
-        the socket (at once, with a reset, when `reset` is true)."""
-        return self.phase is Phase.CLOSING
+    def enter(self, phase: Phase) -> None:
+        """Move to `phase` (the only way the phase changes)."""
+        self.phase = phase
+        # `closed` mirrors the CLOSING phase as a plain attribute: backends and the fan-out
+        # path read it for every frame. The core is then done with the connection: write
+        # what `take_output` gives, then close the socket (at once, with a reset, when
+        # `reset` is true).
+        self.closed = phase is Phase.CLOSING
 
     def take_output(self) -> bytes:
         """Everything queued since the last call, as one buffer to write; b"" if nothing."""

@@ -33,7 +33,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from chat_server import __version__
-from chat_server.core.clock import SystemClock
+from chat_server.core.clock import SystemClock, utc_now
 from chat_server.core.config import REPLY_BUDGET, CoreConfig
 from chat_server.core.connection import MALFORMED, Connection, ConnectionIO, Malformed
 from chat_server.core.guards import AddressGuard, FloodGuard, address_bucket, retry_seconds
@@ -66,6 +66,8 @@ from protocol.messages import _Message
 
 log = logging.getLogger("chat_server")
 
+Handler = Callable[["Hub", Connection, Any], None]
+
 #: How often a backend calls `Hub.tick()`.
 TICK = 0.05
 #: How often `tick()` reaps idle connections and prunes per-address windows, at most.
@@ -77,17 +79,11 @@ MAX_DETAILS = 300
 class _CallableClock:
     """Adapts a bare `() -> float` monotonic function (as tests pass) to the Clock seam."""
 
-    __slots__ = ("_monotonic", "_system")
+    __slots__ = ("monotonic", "stamp")
 
     def __init__(self, monotonic: Callable[[], float]) -> None:
-        self._monotonic = monotonic
-        self._system = SystemClock()
-
-    def monotonic(self) -> float:
-        return self._monotonic()
-
-    def stamp(self) -> str:
-        return self._system.stamp()
+        self.monotonic = monotonic
+        self.stamp = utc_now
 
 
 class Hub:
@@ -129,9 +125,12 @@ class Hub:
         self.throttled: dict[Connection, None] = {}  # held back by flood control
         self.closing = False
         self._next_reap = 0.0
-        self._handlers: dict[type[_Message], Callable[[Hub, Connection, Any], None]] = dict(
-            HANDLERS
-        )
+        # The phase table joined with the handlers: per phase, the handler of each request
+        # type it allows (one lookup per request decides both).
+        self._routes: dict[Phase, dict[type[_Message], Handler]] = {
+            phase: {kind: h for kind, h in HANDLERS.items() if _type_name(kind) in allowed}
+            for phase, allowed in ALLOWED.items()
+        }
 
     @property
     def instance(self) -> str:
@@ -160,7 +159,7 @@ class Hub:
                 conn.flood = FloodGuard(self.config.flood, now)
         except ProtocolError as exc:
             self._error(conn, exc)
-            conn.phase = Phase.CLOSING
+            conn.enter(Phase.CLOSING)
             self._wake(conn)
             return conn
         self.connections[conn.id] = conn
@@ -178,10 +177,16 @@ class Hub:
         if bodies:  # only complete frames count as activity, not a trickle of bytes
             now = conn.last_seen = self.clock.monotonic()
             if conn.flood is None:
+                validate = CLIENT_MESSAGE.validate_json
                 for body in bodies:
                     if conn.closed:
                         return
-                    self._handle(conn, body)
+                    try:
+                        message = validate(body)
+                    except ValidationError as exc:
+                        self._error(conn, _validation_error(exc, body))
+                    else:
+                        self._dispatch(conn, message)
             else:
                 conn.waiting.extend(bodies)
                 self._run_waiting(conn, now)
@@ -236,7 +241,7 @@ class Hub:
         bye = encode(Bye(reason=reason))
         for conn in list(self.connections.values()):
             self.outbox.send(conn, bye)
-            conn.phase = Phase.CLOSING
+            conn.enter(Phase.CLOSING)
             self.nicks.release(conn)
         self.connections.clear()
         self.rooms.clear()
@@ -259,7 +264,7 @@ class Hub:
         """Remove `conn` from everything, tell its rooms, and mark it closed."""
         if conn.closed:
             return
-        conn.phase = Phase.CLOSING
+        conn.enter(Phase.CLOSING)
         self.connections.pop(conn.id, None)
         if conn.flood is not None and conn.address is not None:
             self.guard.release(conn.address)  # admitted under the per-address caps
@@ -358,14 +363,10 @@ class Hub:
             self._error(conn, _validation_error(exc, body))
             return None
 
-    def _handle(self, conn: Connection, body: bytes) -> None:
-        message = self._parse(conn, body)
-        if message is not None:
-            self._dispatch(conn, message)
-
     def _dispatch(self, conn: Connection, message: ClientMessage) -> None:
         phase = conn.phase
-        if message.type not in ALLOWED[phase]:
+        handler = self._routes[phase].get(type(message))
+        if handler is None:
             refusal = REFUSAL[phase]
             if refusal is not None:
                 code, text = refusal
@@ -374,7 +375,7 @@ class Hub:
                 self._error(conn, ProtocolError(code, text, ref=getattr(message, "ref", None)))
             return
         try:
-            self._handlers[type(message)](self, conn, message)
+            handler(self, conn, message)
         except ProtocolError as exc:
             if exc.fatal:
                 self.fail(conn, exc)
@@ -390,6 +391,11 @@ class Hub:
                     ref=getattr(message, "ref", None),
                 ),
             )
+
+
+def _type_name(kind: type[_Message]) -> str:
+    """The wire `type` of a message class (its `type` field's default)."""
+    return str(kind.model_fields["type"].default)
 
 
 def _validation_error(exc: ValidationError, body: bytes) -> ProtocolError:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import heapq
 import hmac
 import itertools
 import secrets
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from chat_server.core.outbox import Outbox
@@ -21,18 +22,16 @@ if TYPE_CHECKING:
 class MemoryIds:
     """Ids from one counter; the instance token changes with every process (ids restart)."""
 
-    __slots__ = ("_counter", "_instance")
+    __slots__ = ("_instance", "next_id")
 
     def __init__(self) -> None:
-        self._counter = itertools.count(1)
+        # The counter's own __next__, so taking an id costs no Python frame.
+        self.next_id: Callable[[], int] = itertools.count(1).__next__
         self._instance = secrets.token_hex(8)
 
     @property
     def instance(self) -> str:
         return self._instance
-
-    def next_id(self) -> int:
-        return next(self._counter)
 
 
 class _RoomHistory:
@@ -48,37 +47,36 @@ class MemoryHistory:
     than a join can replay), `room_bytes` per room, and `total_bytes` across the server, where
     the oldest messages server-wide go first."""
 
+    #: Past `total_bytes`, history is trimmed to this share of it, so the (rare) server-wide
+    #: trim runs once per tenth of the budget written, not once per message.
+    TRIM_TO = 0.9
+
     def __init__(self, per_room: int, room_bytes: int, total_bytes: int) -> None:
         self.per_room = per_room
         self.room_bytes = room_bytes
         self.total_bytes = total_bytes
         self.held = 0
         self._rooms: dict[str, _RoomHistory] = {}
-        # Every message appended, oldest first, for the server-wide bound. Entries of messages
-        # a room already dropped are skipped when reached, and compacted away when they
-        # outnumber the live ones.
-        self._order: deque[tuple[int, str]] = deque()
-        self._live = 0
 
     def append(self, room: Room, message_id: int, body: bytes) -> None:
+        # On the path of every chat message: a few operations and one branch in the common case.
         if self.per_room <= 0:
             return
         history = self._rooms.get(room.key)
         if history is None:
             history = self._rooms[room.key] = _RoomHistory()
         size = len(body)
-        history.messages.append((message_id, body))
+        messages = history.messages
+        messages.append((message_id, body))
+        if len(messages) > self.per_room:  # the steady state of a busy room: one out, inline
+            _, dropped = messages.popleft()
+            size -= len(dropped)
         history.held += size
         self.held += size
-        self._order.append((message_id, room.key))
-        self._live += 1
-        messages = history.messages
-        while len(messages) > self.per_room or (history.held > self.room_bytes and messages):
-            self._pop_oldest(history)
-        while self.held > self.total_bytes and self._order:
-            self._drop_globally_oldest()
-        if len(self._order) > 2 * self._live + 1024:
-            self._compact()
+        if history.held > self.room_bytes:
+            self._trim_room(history)
+        if self.held > self.total_bytes:
+            self._trim_server()
 
     def since(self, room: Room, last_seen: int | None, budget: int) -> list[bytes]:
         history = self._rooms.get(room.key)
@@ -103,25 +101,28 @@ class MemoryHistory:
         history = self._rooms.pop(room.key, None)
         if history is not None:
             self.held -= history.held
-            self._live -= len(history.messages)
+
+    def _trim_room(self, history: _RoomHistory) -> None:
+        messages = history.messages
+        while messages and (len(messages) > self.per_room or history.held > self.room_bytes):
+            self._pop_oldest(history)
 
     def _pop_oldest(self, history: _RoomHistory) -> None:
         _, body = history.messages.popleft()
         history.held -= len(body)
         self.held -= len(body)
-        self._live -= 1
 
-    def _drop_globally_oldest(self) -> None:
-        message_id, key = self._order.popleft()
-        history = self._rooms.get(key)
-        if history is not None and history.messages and history.messages[0][0] == message_id:
+    def _trim_server(self) -> None:
+        """Drop the oldest messages server-wide (ids are one sequence) down to TRIM_TO."""
+        target = self.total_bytes * self.TRIM_TO
+        heads = [(h.messages[0][0], key) for key, h in self._rooms.items() if h.messages]
+        heapq.heapify(heads)
+        while self.held > target and heads:
+            _, key = heapq.heappop(heads)
+            history = self._rooms[key]
             self._pop_oldest(history)
-            if not history.messages:
-                del self._rooms[key]
-
-    def _compact(self) -> None:
-        live = {(mid, key) for key, h in self._rooms.items() for mid, _ in h.messages}
-        self._order = deque(entry for entry in self._order if entry in live)
+            if history.messages:
+                heapq.heappush(heads, (history.messages[0][0], key))
 
 
 class MemoryNicks:

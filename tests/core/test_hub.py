@@ -8,7 +8,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from chat_server.core import Connection
+from chat_server.core import Connection, Phase
 from protocol import Ping, frame
 from protocol.names import name_key
 from tests.core.harness import FakeIO, connect, make_hub, send
@@ -80,7 +80,7 @@ def test_backend_backlog_over_the_hard_cap_cuts_at_once() -> None:
 
 def test_backlog_over_the_soft_cap_is_tolerated_for_a_while() -> None:
     hub, clock = make_hub(max_outbuf=1000, outbuf_hard=4000, outbuf_soft_seconds=10)
-    paused, paused_io = connect(hub, "paused")
+    paused, _paused_io = connect(hub, "paused")
     stopped, stopped_io = connect(hub, "stopped")
     for conn in (paused, stopped):
         hub.check_backlog(conn, 2000)
@@ -138,7 +138,7 @@ def test_unexpected_handler_failure_is_an_internal_error(monkeypatch) -> None:
     def boom(*args: object) -> None:
         raise RuntimeError("bug")
 
-    monkeypatch.setitem(hub._handlers, Ping, boom)
+    monkeypatch.setitem(hub._routes[Phase.REGISTERED], Ping, boom)
     send(hub, conn, {"type": "ping", "token": "x"})
     error = io.drain()[-1]
     assert error["code"] == "internal_error" and error["fatal"] is False

@@ -61,7 +61,7 @@ def hello(hub: Hub, conn: Connection, msg: Hello) -> None:
     hub.nicks.claim(conn, nick)
     conn.nick = nick
     conn.key = name_key(nick)
-    conn.phase = Phase.REGISTERED
+    conn.enter(Phase.REGISTERED)
     hub.send(
         conn,
         Welcome(
