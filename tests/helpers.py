@@ -21,14 +21,32 @@ from protocol import PROTOCOL_VERSION, FrameDecoder, frame
 
 WAIT = 5.0  # default bound for any single network wait in the tests
 _LISTENING = re.compile(rb"listening on (\S+):(\d+)")
+# Runs the server CLI under a descriptor limit (argv: limit, descriptors to hold open, CLI
+# arguments): RLIMIT_NOFILE set to (limit, limit) before the server starts, so it cannot raise
+# it, and `hold` descriptors taken first, as if something else in the process used them.
+_LIMITED_SERVER = """\
+import os, resource, runpy, sys
+limit, hold = int(sys.argv[1]), int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+held = [os.open(os.devnull, os.O_RDONLY) for _ in range(hold)]
+sys.argv = ["chat_server", *sys.argv[3:]]
+runpy.run_module("chat_server", run_name="__main__", alter_sys=True)
+"""
 
 
 class ServerProcess:
-    """`python -m chat_server` on an ephemeral loopback port, with its stderr captured."""
+    """`python -m chat_server` on an ephemeral loopback port, with its stderr captured.
 
-    def __init__(self, backend: str = "asyncio", *args: str) -> None:
+    With `nofile`, the server runs with RLIMIT_NOFILE at (nofile, nofile), and `hold_fds`
+    descriptors of its process are taken before it starts (see _LIMITED_SERVER)."""
+
+    def __init__(
+        self, backend: str = "asyncio", *args: str, nofile: int | None = None, hold_fds: int = 0
+    ) -> None:
         self.backend = backend
         self.args = args
+        self.nofile = nofile
+        self.hold_fds = hold_fds
         self.host = "127.0.0.1"
         self.port = 0
         self.log: list[str] = []
@@ -48,7 +66,11 @@ class ServerProcess:
         return self
 
     def _spawn(self, deadline: float) -> bool:
-        cmd = [sys.executable, "-m", "chat_server", "--backend", self.backend]
+        if self.nofile is None:
+            cmd = [sys.executable, "-m", "chat_server"]
+        else:
+            cmd = [sys.executable, "-c", _LIMITED_SERVER, str(self.nofile), str(self.hold_fds)]
+        cmd += ["--backend", self.backend]
         cmd += ["--host", self.host, "--port", str(self.port), *self.args]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
@@ -137,9 +159,14 @@ class WireClient:
         self.nick: str | None = None
 
     @classmethod
-    async def connect(cls, server: ServerProcess, timeout: float = WAIT) -> WireClient:
+    async def connect(
+        cls, server: ServerProcess, timeout: float = WAIT, local_addr: str | None = None
+    ) -> WireClient:
+        """Connect to `server`, from the loopback address `local_addr` if given (127.0.0.2,
+        say: not exempt from the per-address caps and flood control as 127.0.0.1 is)."""
+        bind = None if local_addr is None else (local_addr, 0)
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(server.host, server.port), timeout
+            asyncio.open_connection(server.host, server.port, local_addr=bind), timeout
         )
         return cls(reader, writer)
 
