@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from protocol.names import normalize_nick, normalize_room
+from protocol.names import check_text, normalize_nick, normalize_room
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +77,24 @@ def room_arg(arg: str) -> str:
 def nick_arg(arg: str) -> str:
     """A nick typed by the user; raises ValueError with a one-line reason if it is unusable."""
     return normalize_nick(arg)
+
+
+def quit_reason(text: str | None) -> str | None:
+    """A `/quit` reason the server will take, or None to quit without one.
+
+    The server refuses a reason that is blank, longer than 256 characters or not one line of
+    plain text (and then does not quit): quitting must always work, so such a reason is left
+    out rather than sent.
+    """
+    if text is None:
+        return None
+    text = text.strip()[:256]
+    if not text or "\t" in text or "\n" in text:
+        return None
+    try:
+        return check_text(text, "reason", 256)
+    except ValueError:
+        return None
 
 
 def request_error(exc: ValueError) -> str:

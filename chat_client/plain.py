@@ -13,7 +13,14 @@ import itertools
 import sys
 from collections.abc import Callable
 
-from chat_client.commands import nick_arg, request_error, room_arg, say_text, split_command
+from chat_client.commands import (
+    nick_arg,
+    quit_reason,
+    request_error,
+    room_arg,
+    say_text,
+    split_command,
+)
 from chat_client.net import ChatConnection, ConnectionClosed, HelloRejected
 from chat_client.text import inert
 from protocol import (
@@ -154,7 +161,7 @@ class PlainClient:
             case "topic" if self.room is not None:
                 return SetTopic(room=self.room, topic=rest)
             case "quit" | "exit":
-                return Quit(reason=rest[:256] or None)
+                return Quit(reason=quit_reason(rest))
             case "help":
                 return HELP
         return f"! unknown command or missing argument: /{command} (try /help)"

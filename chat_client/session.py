@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from chat_client.commands import quit_reason
 from chat_client.net import ChatConnection, ConnectionClosed, HelloRejected
 from protocol import (
     ChatMessage,
@@ -66,8 +67,6 @@ QUEUEABLE = (Say, SendDm, Join)
 MAX_OUTBOX = 500
 #: Messages dispatched in a row before giving the event loop (and so the UI) a turn.
 YIELD_EVERY = 50
-#: The longest `quit` reason the protocol accepts.
-MAX_REASON_LENGTH = 256
 
 
 class ConnState(StrEnum):
@@ -224,11 +223,11 @@ class Session:
     async def quit(self, reason: str | None = None, timeout: float = 1.0) -> None:
         """Say goodbye (if connected) and stop reconnecting.
 
-        A reason longer than the protocol allows is cut short rather than refused.
+        A reason longer than the protocol allows is cut short; one the server would refuse
+        (not one line of plain text) is left out, so quitting always works.
         """
         self._stopped = True
-        if reason is not None:
-            reason = reason[:MAX_REASON_LENGTH] or None
+        reason = quit_reason(reason)
         self._wake_retry.set()
         conn = self._conn
         if conn is not None and not conn.closed:

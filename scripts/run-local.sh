@@ -6,7 +6,15 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 HOST=127.0.0.1
 PORT="${PORT:-8089}"
-NICK="${NICK:-${USER:-guest}}"
+# Your login name as the nick, unless the server would refuse it (root is reserved): guest.
+NICK="${NICK:-$("$BIN/python" -c '
+import getpass
+from protocol.names import normalize_nick
+try:
+    print(normalize_nick(getpass.getuser()))
+except (ValueError, OSError, KeyError):
+    print("guest")
+')}"
 LOG="$(mktemp -t wirechat-server.XXXXXX)"
 
 "$BIN/chat-server" --host "$HOST" --port "$PORT" 2>"$LOG" &
