@@ -187,8 +187,11 @@ class ChatProtocol(asyncio.Protocol):
         self.linger = self.flusher.loop.call_later(CLOSE_LINGER, transport.abort)
 
 
-async def serve_async(hub: Hub, options: ServeOptions) -> None:
-    """Run the server on the running loop until SIGINT/SIGTERM, then shut down gracefully."""
+async def serve_async(hub: Hub, options: ServeOptions, stop: asyncio.Event | None = None) -> None:
+    """Run the server on the running loop until SIGINT/SIGTERM, then shut down gracefully.
+
+    With `stop`, run until that event is set instead, and leave signals alone (a server
+    embedded in another program, or in a test, on a thread of its own)."""
     loop = asyncio.get_running_loop()
     flusher = _Flusher(hub, loop)
     listener = socket.create_server((options.host, options.port), backlog=options.backlog)
@@ -197,8 +200,9 @@ async def serve_async(hub: Hub, options: ServeOptions) -> None:
     server = await loop.create_server(
         lambda: ChatProtocol(hub, flusher), sock=listener, backlog=options.backlog
     )
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    signals = () if stop is not None else (signal.SIGINT, signal.SIGTERM)
+    stop = stop or asyncio.Event()
+    for sig in signals:
         loop.add_signal_handler(sig, stop.set)
     loop.set_exception_handler(_at_descriptor_limit(acceptor))
     host, port = server.sockets[0].getsockname()[:2]
@@ -213,7 +217,7 @@ async def serve_async(hub: Hub, options: ServeOptions) -> None:
         await stop.wait()
     finally:
         ticker.cancel()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in signals:
             loop.remove_signal_handler(sig)
         log.info("shutting down")
         server.close()
