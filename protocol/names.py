@@ -20,8 +20,8 @@ by `disarm.skeleton_key` with Unicode's own confusables data and ``digit_policy=
 
 **Two names are the same when either key matches.** The server's registry checks both keys
 when a nick or a room is claimed, so no one can take a name that looks like one already in
-use; lookups (a `dm` to a nick, a `say` in a room) use `name_key` alone. `name_keys` returns
-both at once. The keys are for comparison only, never for display.
+use (under either key, by anyone else); lookups (a `dm` to a nick, a `say` in a room) try
+`name_key` first, then `visual_key`. `name_keys` returns both at once. The keys are for comparison only, never for display.
 
 Names
 -----
@@ -207,6 +207,12 @@ def _visual_key(name: str) -> str:
 
 _cached_name_key = functools.lru_cache(maxsize=_CACHE_SIZE)(_name_key)
 _cached_visual_key = functools.lru_cache(maxsize=_CACHE_SIZE)(_visual_key)
+
+
+def too_long(name: str, max_length: int) -> bool:
+    """True if `name` cannot be a valid name of at most `max_length` characters: a cheap test
+    to run before keying a name a client sent for a lookup (keying a long name is slow)."""
+    return len(name) > max_length and len(unicodedata.normalize("NFC", name)) > max_length
 
 
 def name_keys(name: str) -> tuple[str, str]:

@@ -303,8 +303,11 @@ class ThreadedCore:
 
     def _tick_loop(self) -> None:
         while not self._stopping.wait(TICK):
-            with self.lock:
-                self.hub.tick()
+            try:
+                with self.lock:
+                    self.hub.tick()
+            except Exception:  # the timers of every connection: log, never stop them
+                log.exception("tick failed; continuing")
 
     def shutdown(self) -> None:
         """`bye` to everyone, wait for the sockets to close (at most CLOSE_LINGER), then cut."""

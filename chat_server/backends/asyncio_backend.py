@@ -120,7 +120,8 @@ class ChatProtocol(asyncio.Protocol):
         label, ip = peer_of(self.transport.get_extra_info("peername"))
         # pause_writing/resume_writing report crossings of the soft output cap, so a buffer
         # that drains with no further writes is seen to drain.
-        self.transport.set_write_buffer_limits(high=self.hub.config.max_outbuf)
+        soft = self.hub.config.max_outbuf
+        self.transport.set_write_buffer_limits(high=soft, low=soft)
         self.conn: Connection = self.hub.open(self, label, address=ip)
 
     def data_received(self, data: bytes) -> None:
@@ -204,13 +205,18 @@ async def serve_async(hub: Hub, options: ServeOptions, stop: asyncio.Event | Non
     stop = stop or asyncio.Event()
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
+    old_handler = loop.get_exception_handler()
     loop.set_exception_handler(_at_descriptor_limit(acceptor))
     host, port = server.sockets[0].getsockname()[:2]
     options.ready(host, port)
 
     def tick() -> None:
-        hub.tick()
-        flusher.flush()
+        # The timers of every connection run here: a failure is logged, never the end of them.
+        try:
+            hub.tick()
+            flusher.flush()
+        except Exception:
+            log.exception("tick failed; continuing")
 
     ticker = _every(loop, TICK, tick)
     try:
@@ -219,6 +225,7 @@ async def serve_async(hub: Hub, options: ServeOptions, stop: asyncio.Event | Non
         ticker.cancel()
         for sig in signals:
             loop.remove_signal_handler(sig)
+        loop.set_exception_handler(old_handler)
         log.info("shutting down")
         server.close()
         hub.shutdown()

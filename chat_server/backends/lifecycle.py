@@ -207,6 +207,7 @@ class Acceptor:
         else:
             with contextlib.suppress(OSError):
                 sock.send(SERVER_FULL_FRAME, socket.MSG_DONTWAIT)
+            discard_input(sock)
             sock.close()
             return True
         finally:

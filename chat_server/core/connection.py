@@ -11,7 +11,7 @@ from protocol import FrameDecoder
 if TYPE_CHECKING:
     from chat_server.core.guards import FloodGuard
     from chat_server.core.rooms import Room
-    from protocol import ClientMessage
+    from protocol import ClientMessage, ProtocolError
 
 
 class Malformed:
@@ -48,6 +48,7 @@ class Connection:
         "address",
         "closed",
         "decoder",
+        "doomed",
         "exempt",
         "flood",
         "held",
@@ -86,6 +87,7 @@ class Connection:
         self.enter(Phase.CONNECTED)
         self.closed = False
         self.decoder = FrameDecoder(max_frame)
+        self.doomed: ProtocolError | None = None  # a fatal error due once `waiting` is done
         self.nick: str | None = None  # set exactly when phase is REGISTERED (or was)
         self.key: str | None = None  # name_key(nick)
         self.rooms: dict[str, Room] = {}  # room key -> room

@@ -21,10 +21,9 @@ from collections.abc import Iterable
 from chat_server.core.config import AddressLimits, FloodLimits
 from protocol import ErrorCode, ProtocolError
 
-#: Requests that take from the ping bucket instead of the request bucket.
+#: Requests that take from the ping bucket instead of the request bucket. Every other request
+#: (`quit` included: a refused one leaves the connection open) takes from the request bucket.
 PING = "ping"
-#: Requests that cost nothing but their bytes: they end or begin a session.
-FREE = frozenset({"quit"})
 
 
 class TokenBucket:
@@ -63,15 +62,12 @@ class FloodGuard:
     def take(self, kind: str, size: int, now: float) -> float:
         """Charge one request of type `kind` and `size` bytes; if the budget is short, charge
         nothing and return how many seconds to wait."""
-        bucket = None if kind in FREE else self.pings if kind == PING else self.requests
-        wait = self.bytes.wait_for(size, now)
-        if bucket is not None:
-            wait = max(wait, bucket.wait_for(1, now))
+        bucket = self.pings if kind == PING else self.requests
+        wait = max(self.bytes.wait_for(size, now), bucket.wait_for(1, now))
         if wait > 0:
             return wait
         self.bytes.tokens -= min(size, self.bytes.capacity)
-        if bucket is not None:
-            bucket.tokens -= 1
+        bucket.tokens -= 1
         return 0.0
 
 

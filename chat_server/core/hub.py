@@ -191,7 +191,12 @@ class Hub:
                 conn.waiting.extend(bodies)
                 self._run_waiting(conn, now)
         if fatal is not None and not conn.closed:
-            self.fail(conn, fatal)
+            if conn.waiting:
+                # Requests before the bad length wait their turn; the error comes after them
+                # (reading is paused, and the decoder takes nothing more).
+                conn.doomed = fatal
+            else:
+                self.fail(conn, fatal)
 
     def lost(self, conn: Connection, *, reset: bool = False) -> None:
         """The peer went away (`reset`: with an error rather than an orderly close); its
@@ -239,6 +244,10 @@ class Hub:
         """Say `bye` to everyone and mark every connection closed; refuse new ones."""
         self.closing = True
         bye = encode(Bye(reason=reason))
+        # Out of every room first: a `bye` that cuts a slow member must not tell its rooms.
+        for conn in self.connections.values():
+            conn.rooms.clear()
+        self.rooms.clear()
         for conn in list(self.connections.values()):
             self.outbox.send(conn, bye)
             conn.enter(Phase.CLOSING)
@@ -328,7 +337,10 @@ class Hub:
             if not isinstance(held, Malformed):
                 self._dispatch(conn, held)
         if not conn.closed:
-            self._release(conn)
+            if conn.doomed is not None:
+                self.fail(conn, conn.doomed)
+            else:
+                self._release(conn)
 
     def _hold(self, conn: Connection, now: float) -> None:
         limits = self.config.flood

@@ -52,10 +52,13 @@ class NickRegistry(Protocol):
     """Who holds which nick. A nick is taken when either of its identity keys is held."""
 
     def holder(self, nick: str) -> Connection | None:
-        """The connection holding `nick` (or a look-alike of it), if any."""
+        """The connection holding `nick` (or a look-alike of it), if any: where a `dm` goes."""
+
+    def taken_by(self, nick: str, conn: Connection) -> Connection | None:
+        """Another connection than `conn` that holds either identity key of `nick`."""
 
     def claim(self, conn: Connection, nick: str) -> None:
-        """Give `nick` to `conn`, releasing what it held. The caller checked `holder` first."""
+        """Give `nick` to `conn`, releasing what it held. The caller checked `taken_by`."""
 
     def release(self, conn: Connection) -> None: ...
 

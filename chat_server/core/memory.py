@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from chat_server.core.outbox import Outbox
 from protocol import ErrorCode, Hello, ProtocolError
-from protocol.names import name_keys
+from protocol.names import MAX_NICK_LENGTH, name_keys, too_long
 
 if TYPE_CHECKING:
     from chat_server.core.connection import Connection
@@ -134,12 +134,24 @@ class MemoryNicks:
         self._held: dict[Connection, tuple[str, str]] = {}
 
     def holder(self, nick: str) -> Connection | None:
+        if too_long(nick, MAX_NICK_LENGTH):
+            return None
         key, visual = name_keys(nick)
         return self.by_key.get(key) or self._by_visual.get(visual)
 
+    def taken_by(self, nick: str, conn: Connection) -> Connection | None:
+        key, visual = name_keys(nick)
+        for holder in (self.by_key.get(key), self._by_visual.get(visual)):
+            if holder is not None and holder is not conn:
+                return holder
+        return None
+
     def claim(self, conn: Connection, nick: str) -> None:
-        self.release(conn)
         keys = name_keys(nick)
+        for index, key in zip((self.by_key, self._by_visual), keys, strict=True):
+            if index.get(key, conn) is not conn:
+                raise ValueError(f"{nick!r} is held by another connection")
+        self.release(conn)
         self.by_key[keys[0]] = conn
         self._by_visual[keys[1]] = conn
         self._held[conn] = keys

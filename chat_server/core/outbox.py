@@ -61,13 +61,20 @@ class Outbox:
             self._cut_hard(conn)
 
     def replace_last(self, conn: Connection, shared: bytes, own: bytes) -> None:
-        """Swap the frame just queued for `conn` (`shared`) for its own copy `own`."""
+        """Swap the frame just queued for `conn` (`shared`) for its own copy `own`.
+
+        Usually the last frame queued; members cut during that broadcast may have queued a
+        `left` after it, so look back for it."""
+        if conn.closed:
+            return
         out = conn.out
-        if not conn.closed and out and out[-1] is shared:
-            out[-1] = own
-            conn.out_bytes += len(own) - len(shared)
-            if conn.out_bytes > self.hard:
-                self._cut_hard(conn)
+        for index in range(len(out) - 1, -1, -1):
+            if out[index] is shared:
+                out[index] = own
+                conn.out_bytes += len(own) - len(shared)
+                if conn.out_bytes > self.hard:
+                    self._cut_hard(conn)
+                return
 
     def report_unsent(self, conn: Connection, unsent: int, now: float) -> None:
         """The backend holds `unsent` bytes for `conn` that the kernel has not taken yet."""
@@ -91,7 +98,11 @@ class Outbox:
         if not self.over_soft:
             return
         limit = now - self.soft_seconds
-        late = [c for c, _ in self.over_soft.items() if (c.over_soft_since or now) <= limit]
+        late = [
+            c
+            for c in self.over_soft
+            if c.over_soft_since is not None and c.over_soft_since <= limit
+        ]
         for conn in late:
             self._cut(
                 conn,

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 from pydantic_core import to_json
 from sortedcontainers import SortedKeyList
 
+from chat_server.core.config import REPLY_BUDGET
 from protocol import ErrorCode, ProtocolError, frame
-from protocol.names import name_keys
+from protocol.names import MAX_ROOM_LENGTH, name_keys, too_long
 
 if TYPE_CHECKING:
     from chat_server.core.connection import Connection
@@ -22,7 +23,17 @@ if TYPE_CHECKING:
 class Room:
     """Membership and topic of one room. The name keeps the spelling of its first join."""
 
-    __slots__ = ("_entry", "count", "key", "members", "name", "topic", "topic_by", "visual")
+    __slots__ = (
+        "_entry",
+        "_members",
+        "count",
+        "key",
+        "members",
+        "name",
+        "topic",
+        "topic_by",
+        "visual",
+    )
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -34,9 +45,31 @@ class Room:
         self.topic = ""
         self.topic_by = ""
         self._entry: bytes | None = None  # this room's `room_list` entry, encoded
+        self._members: bytes | None = None  # its `members` frame, encoded
 
-    def nicks(self) -> list[str]:
-        return [conn.nick for conn in self.members if conn.nick is not None]
+    def members_frame(self) -> bytes:
+        """`members`: the first members (in join order) that fit the reply budget (the whole
+        body, wrapper included), and `total`, the full count. Cached until the members or one
+        of their nicks change (`changed()`), so `who` on a big room costs a lookup."""
+        if self._members is None:
+            head = b'{"type":"members","room":' + to_json(self.name) + b',"nicks":['
+            tail = b'],"total":' + str(len(self.members)).encode() + b"}"
+            nicks: list[bytes] = []
+            size = len(head) + len(tail) - 1  # n nicks take n - 1 commas
+            for conn in self.members:
+                if conn.nick is None:
+                    continue
+                encoded = to_json(conn.nick)
+                size += len(encoded) + 1
+                if size > REPLY_BUDGET:
+                    break
+                nicks.append(encoded)
+            self._members = frame(head + b",".join(nicks) + tail)
+        return self._members
+
+    def changed(self) -> None:
+        """A member joined, left or changed nick."""
+        self._members = None
 
     def entry(self) -> bytes:
         if self._entry is None:
@@ -68,6 +101,8 @@ class RoomDirectory:
 
     def find(self, name: str) -> Room | None:
         """The room called `name` or a look-alike of it (either identity key matches)."""
+        if too_long(name, MAX_ROOM_LENGTH):
+            return None
         key, visual = name_keys(name)
         return self.rooms.get(key) or self._by_visual.get(visual)
 
@@ -124,6 +159,7 @@ class RoomDirectory:
     def _recount(self, room: Room) -> None:
         room.count = len(room.members)
         room._entry = None
+        room._members = None
         self._index.add(room)
         self._listing = None
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pydantic_core import to_json
-
-from chat_server.core.config import REPLY_BUDGET
 from protocol import (
     ErrorCode,
     Join,
@@ -23,7 +20,14 @@ from protocol import (
     frame,
 )
 from protocol.messages import chat_message_body, history_body, with_ref
-from protocol.names import MAX_TOPIC_LENGTH, check_text, name_key, normalize_room
+from protocol.names import (
+    MAX_ROOM_LENGTH,
+    MAX_TOPIC_LENGTH,
+    check_text,
+    name_key,
+    normalize_room,
+    too_long,
+)
 
 if TYPE_CHECKING:
     from chat_server.core.connection import Connection
@@ -33,7 +37,7 @@ if TYPE_CHECKING:
 
 def room_of(hub: Hub, conn: Connection, room_name: str, ref: str | None = None) -> Room:
     """The room `conn` is in under that name (or a look-alike of it), or `not_in_room`."""
-    room = conn.rooms.get(name_key(room_name))
+    room = None if too_long(room_name, MAX_ROOM_LENGTH) else conn.rooms.get(name_key(room_name))
     if room is None:
         found = hub.rooms.find(room_name)
         if found is not None and conn in found.members:
@@ -69,27 +73,9 @@ def join(hub: Hub, conn: Connection, msg: Join) -> None:
     wrapper = len(history_body(room.name, []))  # the budget is for the whole body
     replay = hub.history.since(room, msg.since, hub.replay_budget - wrapper)
     hub.outbox.send(conn, frame(history_body(room.name, replay)))
-    hub.outbox.send(conn, members_frame(room))
+    hub.outbox.send(conn, room.members_frame())
     if room.topic:
         hub.send(conn, Topic(room=room.name, topic=room.topic, nick=room.topic_by))
-
-
-def members_frame(room: Room) -> bytes:
-    """`members` of a room: the first members (in join order) that fit the reply budget (the
-    whole body, wrapper included), and `total`, the full count."""
-    head = b'{"type":"members","room":' + to_json(room.name) + b',"nicks":['
-    tail = b'],"total":' + str(len(room.members)).encode() + b"}"
-    nicks: list[bytes] = []
-    size = len(head) + len(tail) - 1  # n nicks take n - 1 commas
-    for conn in room.members:
-        if conn.nick is None:
-            continue
-        encoded = to_json(conn.nick)
-        size += len(encoded) + 1
-        if size > REPLY_BUDGET:
-            break
-        nicks.append(encoded)
-    return frame(head + b",".join(nicks) + tail)
 
 
 def leave(hub: Hub, conn: Connection, msg: Leave) -> None:
@@ -142,7 +128,7 @@ def who(hub: Hub, conn: Connection, msg: Who) -> None:
     room = hub.rooms.find(msg.room)
     if room is None:
         raise ProtocolError(ErrorCode.NO_SUCH_ROOM, f"there is no room called {msg.room}")
-    hub.outbox.send(conn, members_frame(room))
+    hub.outbox.send(conn, room.members_frame())
 
 
 def list_rooms(hub: Hub, conn: Connection, msg: ListRooms) -> None:

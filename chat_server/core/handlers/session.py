@@ -80,8 +80,8 @@ def valid_free_nick(hub: Hub, conn: Connection, wanted: str) -> str:
         nick = normalize_nick(wanted)
     except ValueError as exc:
         raise ProtocolError(ErrorCode.INVALID_NICK, str(exc)) from None
-    holder = hub.nicks.holder(nick)
-    if holder is not None and holder is not conn:
+    holder = hub.nicks.taken_by(nick, conn)
+    if holder is not None:
         taken = holder.nick or nick
         what = f"{nick} is already taken" if taken == nick else f"{nick} looks like {taken}"
         raise ProtocolError(ErrorCode.NICK_TAKEN, f"{what}, who is online")
@@ -99,6 +99,7 @@ def change_nick(hub: Hub, conn: Connection, msg: ChangeNick) -> None:
     conn.key = name_key(new)
     peers: dict[Connection, None] = {conn: None}
     for room in conn.rooms.values():
+        room.changed()
         peers.update(room.members)
     hub.bus.publish_to(peers, encode(NickChanged(old=old, new=new)))
 
