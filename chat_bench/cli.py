@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from chat_bench import report
 from chat_bench.results import RunResult, check_targets, issue_targets, summarise
 from chat_bench.runner import (
+    BASELINES,
     LOAD_CPU,
     can_pin,
     lower_own_priority,
@@ -27,9 +28,10 @@ from chat_bench.runner import (
 )
 from chat_bench.scenarios import Settings, run
 
-SCENARIOS = ("fanout", "latency", "idle", "churn")
+SCENARIOS = ("fanout", "latency", "idle", "churn", "flood")
 DEFAULT_CLIENTS = [10, 100, 1000]
 DEFAULT_IDLE = 10_000
+DEFAULT_OBSERVERS = 10
 
 
 def _int_list(value: str) -> list[int]:
@@ -40,6 +42,26 @@ def _int_list(value: str) -> list[int]:
     if not numbers or any(n < 2 for n in numbers):
         raise argparse.ArgumentTypeError("room sizes must be at least 2")
     return numbers
+
+
+def _at_least_one(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+def _positive_rate(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value}") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError("must be above 0")
+    return number
 
 
 def _name_list(value: str) -> list[str]:
@@ -66,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Time bound: every measured phase lasts --duration seconds and every wait has a\n"
             "timeout; the whole run stops starting new measurements after --max-time seconds\n"
             "(default 900) and reports the rest as skipped. With no arguments it runs every\n"
-            "registered backend, the baselines and all scenarios (10,000 idle connections),\n"
-            "which takes a few minutes on a 2-core machine."
+            "registered backend, the baselines and all scenarios (10,000 idle connections;\n"
+            "flood runs for the backends only), which takes a few minutes on a 2-core machine."
         ),
     )
     parser.add_argument(
@@ -124,6 +146,34 @@ def build_parser() -> argparse.ArgumentParser:
         "--concurrency", type=int, default=32, help="churn: sessions in flight (default: 32)"
     )
     parser.add_argument(
+        "--observers",
+        type=_at_least_one,
+        default=DEFAULT_OBSERVERS,
+        help=f"flood: timed connections, spread over {Settings.observer_rooms} rooms "
+        f"(default: {DEFAULT_OBSERVERS})",
+    )
+    parser.add_argument(
+        "--observer-rate",
+        type=_positive_rate,
+        default=Settings.observer_rate,
+        help="flood: messages per second each observer says and times "
+        f"(default: {Settings.observer_rate:g})",
+    )
+    parser.add_argument(
+        "--flood-rounds",
+        type=_at_least_one,
+        default=Settings.flood_rounds,
+        help="flood: rounds of one --duration slice alone and one with a new flooder, "
+        f"alternating (default: {Settings.flood_rounds})",
+    )
+    parser.add_argument(
+        "--flooder-address",
+        default=Settings.flooder_address,
+        help="flood: local address the flooder connects from; the server exempts 127.0.0.1 "
+        "from flood control, so 127.0.0.1 here measures a flood the server lets through "
+        f"(default: {Settings.flooder_address})",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -159,12 +209,16 @@ def plan(args: argparse.Namespace, servers: list[str]) -> list[tuple[str, str, i
             sizes = args.clients
         elif scenario == "idle":
             sizes = [args.idle_clients]
+        elif scenario == "flood":
+            sizes = [args.observers]
         else:
             sizes = [args.concurrency]
         for n in sizes:
             for server in servers:
                 if server == "redis" and scenario in ("idle", "churn"):
                     continue
+                if server in BASELINES and scenario == "flood":
+                    continue  # the baselines have no flood control to measure
                 for k in range(args.repeat):
                     out.append((scenario, server, n, k))
     return out
@@ -196,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         notes.append("not pinned: this machine does not offer CPUs 0 and 1 to this process")
     if args.max_outbuf is not None:
         notes.append(f"chat servers run with --max-outbuf {args.max_outbuf}")
+    if args.scenario in ("flood", "all") and not args.no_baselines:
+        notes.append("flood: measured for the backends only (the baselines have no flood control)")
     settings = Settings(
         duration=args.duration,
         publishers=args.publishers,
@@ -204,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         concurrency=args.concurrency,
         workers=args.workers,
         max_outbuf=args.max_outbuf,
+        observer_rate=args.observer_rate,
+        flood_rounds=args.flood_rounds,
+        flooder_address=args.flooder_address,
         pin=pin,
     )
     runs: list[RunResult] = [
@@ -235,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.monotonic() - began
     summaries = summarise([r for r in runs if r.scenario != "-"])
     targets = check_targets(
-        issue_targets(args.backends, args.clients, args.idle_clients), summaries
+        issue_targets(args.backends, args.clients, args.idle_clients, args.observers), summaries
     )
     for run_result in runs:
         if run_result.scenario == "-":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import os
 import re
 import time
@@ -37,7 +38,7 @@ _REDIS_SUBSCRIBED = re.compile(rb"subscribe\r\n\$\d+\r\n[^\r]*\r\n:\d+\r\n")
 class Job:
     """Everything one worker needs for its share of one run."""
 
-    scenario: str  # fanout, latency, idle, churn
+    scenario: str  # fanout, latency, idle, churn, flood
     kind: str  # chat, naive, redis
     host: str
     port: int
@@ -58,6 +59,11 @@ class Job:
     # fanout: messages the room may be ahead of its slowest reader (keeps every member's
     # backlog far below the server's --max-outbuf, so no one is dropped as a slow consumer)
     room_window: int = 2048
+    # flood: "observers" (timed members of a few rooms) or "flooder" (one pipelining sender)
+    role: str = ""
+    observer_rate: float = 50.0  # flood: messages per second each observer says
+    observer_rooms: int = 3  # flood: rooms the observers are spread over
+    flooder_address: str = "127.0.0.2"  # flood: local address the flooder binds to
     pin: bool = True
     members: list[int] = field(default_factory=list)
 
@@ -660,7 +666,379 @@ async def churn_run(job: Job, chan: Channel) -> dict[str, Any]:
     return {"sessions": sessions, "elapsed": t_end - t_start, "failures": failures}
 
 
-SCENARIOS = {"fanout": room_run, "latency": room_run, "idle": idle_run, "churn": churn_run}
+# ----------------------------------------------------------------- flood
+
+
+class Observer(asyncio.Protocol):
+    """One timed member of an observed room: says its own messages, times their echoes."""
+
+    def __init__(self, run: ObserverRun, index: int, room: str) -> None:
+        self.run = run
+        self.index = index
+        self.room = room
+        self.transport: asyncio.Transport | None = None
+        self.handshake: wire.FrameReader | None = wire.FrameReader()
+        self.awaiting = "members"
+        self.done: asyncio.Future[None] = run.loop.create_future()
+        self.scanner = wire.MarkerScanner()
+        self.position = 0  # room messages received (markers), every phase
+        self.echoed = 0  # own messages received back, every phase
+        self.sent = 0  # own messages said, every phase
+        self.closing = False
+        # Everything around the text is the same for every message of this observer.
+        probe = wire.chat_say(room, "\0", ref="R")[4:]
+        self._head = probe.partition(b"\\u0000")[0]
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.write(wire.chat_hello(f"o{self.index}") + wire.chat_join(self.room))
+
+    def say(self) -> None:
+        seq = self.sent
+        head = b"p%ds%d " % (self.index, seq)
+        text = head + _PAD[: wire.TEXT_SIZE - len(head)]
+        body = self._head + text + b'","ref":"%d"}' % seq
+        assert self.transport is not None
+        self.transport.write(len(body).to_bytes(4, "big") + body)
+        self.sent += 1
+
+    def sync(self) -> asyncio.Future[None]:
+        """Ping and read every frame up to the pong: after it, only room messages arrive."""
+        self.done = self.run.loop.create_future()
+        self.handshake = wire.FrameReader()
+        self.awaiting = "pong"
+        assert self.transport is not None
+        self.transport.write(wire.chat_ping("sync"))
+        return self.done
+
+    def data_received(self, data: bytes) -> None:
+        run = self.run
+        if self.handshake is not None:
+            for msg in self.handshake.feed(data):
+                if msg.get("type") == "error":
+                    run.fail(f"observer {self.index} refused: {msg}")
+                    if not self.done.done():
+                        self.done.set_exception(Failure(f"observer {self.index} refused: {msg}"))
+                    return
+                if msg.get("type") == self.awaiting:
+                    rest = bytes(self.handshake.buffer)
+                    self.handshake = None
+                    if not self.done.done():
+                        self.done.set_result(None)
+                    if rest:
+                        self.data_received(rest)
+                    return
+            return
+        if b'"type":"error"' in data:
+            run.fail(f"observer {self.index} got an error: {data[:300]!r}")
+        marks = self.scanner.feed(data)
+        if not marks:
+            return
+        now = time.monotonic()
+        position = run.orders[self.room].advance(self.position, marks)
+        if position is None:
+            run.fail(f"observer {self.index} saw messages in another order or twice: {marks[:3]}")
+            return
+        self.position = position
+        latencies = run.latencies
+        for mark in marks:
+            pub, seq = wire.split_marker(mark)
+            if pub == self.index:
+                self.echoed += 1
+                latencies.append(now - run.scheduled(pub, seq))
+        run.check_done()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closing:
+            why = f"observer {self.index} was disconnected ({exc or 'closed by server'})"
+            self.run.fail(why)
+            if not self.done.done():
+                self.done.set_exception(Failure(why))
+        self.transport = None
+
+    def close(self) -> None:
+        self.closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class ObserverRun:
+    """The observers of one flood run: their rooms' orders, schedule and latencies."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.loop = asyncio.get_running_loop()
+        self.observers: list[Observer] = []
+        self.orders: dict[str, wire.OrderCheck] = {}
+        self.failures: list[str] = []
+        self.latencies: array[float] = array("d")
+        self.t0 = 0.0
+        self.seq0 = 0  # sequence number of each observer's first message in this phase
+        self.step = 1.0 / (job.observer_rate * max(1, len(job.members)))
+        self.drained: asyncio.Future[None] | None = None
+
+    def scheduled(self, pub: int, seq: int) -> float:
+        """When message `seq` of observer `pub` was due (the phase's schedule interleaves them)."""
+        return self.t0 + ((seq - self.seq0) * len(self.observers) + pub) * self.step
+
+    def fail(self, why: str) -> None:
+        if len(self.failures) < 20:
+            self.failures.append(why)
+        if self.drained is not None and not self.drained.done():
+            self.drained.set_exception(Failure(why))
+
+    def expected(self, observer: Observer) -> int:
+        """Room messages `observer` must have received once every message said came back."""
+        return sum(o.sent for o in self.observers if o.room == observer.room)
+
+    def complete(self) -> bool:
+        return all(o.echoed == o.sent and o.position == self.expected(o) for o in self.observers)
+
+    def check_done(self) -> None:
+        if self.drained is not None and not self.drained.done() and self.complete():
+            self.drained.set_result(None)
+
+    async def phase(self, t_start: float) -> dict[str, Any]:
+        """Say every observer's messages on schedule for `duration`, then wait for them all."""
+        job = self.job
+        n = len(self.observers)
+        per_observer = int(job.duration * job.observer_rate)
+        total = per_observer * n
+        self.latencies = array("d")
+        self.t0 = t_start
+        self.seq0 = self.observers[0].sent if self.observers else 0
+        step = self.step
+        send_lag = 0.0
+        await asyncio.sleep(max(0.0, t_start - time.monotonic()))
+        i = 0
+        while i < total:
+            now = time.monotonic()
+            while i < total and t_start + i * step <= now:
+                self.observers[i % n].say()
+                send_lag = max(send_lag, time.monotonic() - (t_start + i * step))
+                i += 1
+            if i < total:
+                # A late send is still timed from its scheduled time (open loop).
+                await asyncio.sleep(max(MIN_SLEEP, t_start + i * step - time.monotonic()))
+        self.drained = self.loop.create_future()
+        self.check_done()
+        failures: list[str] = []
+        try:
+            await bounded(self.drained, job.drain_timeout, "every observed message")
+        except Failure as exc:
+            failures.append(str(exc))
+        failures[:0] = self.failures
+        self.failures = []
+        for o in self.observers:
+            if o.echoed != o.sent and len(failures) < 10:
+                failures.append(f"observer {o.index} got {o.echoed} of its {o.sent} messages back")
+        return {
+            "latencies": self.latencies.tobytes(),
+            "send_lag": send_lag,
+            "messages": total,
+            "failures": failures,
+        }
+
+
+class Flooder(asyncio.Protocol):
+    """One connection saying as fast as its socket takes it; it reads and counts its echoes."""
+
+    BATCH = 64
+
+    def __init__(self, room: str) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.ready: asyncio.Future[None] = self.loop.create_future()
+        self.buf = bytearray()
+        self.registered = False
+        text = "flood " + "x" * (wire.TEXT_SIZE - 6)
+        self.batch = wire.chat_say(room, text, ref="f") * self.BATCH
+        self.hello = wire.chat_hello("flooder") + wire.chat_join(room)
+        self.flooding = False
+        self.paused = False
+        self.written = 0  # say frames handed to the socket
+        self.echoes = array("d")  # receipt time of each echo (each say the server accepted)
+        self.errors: list[dict[str, Any]] = []
+        self.lost_at: float | None = None
+        self.closing = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        # Keep what waits in this process small: the kernel's buffers hold the backlog.
+        self.transport.set_write_buffer_limits(high=64 * 1024)
+        self.transport.write(self.hello)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self.pump()
+
+    def pump(self) -> None:
+        """Write one batch, then come back after the loop has read what arrived."""
+        if not self.flooding or self.paused or self.transport is None:
+            return
+        self.transport.write(self.batch)
+        self.written += self.BATCH
+        if not self.paused:
+            self.loop.call_soon(self.pump)
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        now = time.monotonic()
+        offset = 0
+        end = len(buf)
+        while end - offset >= 4:
+            length = int.from_bytes(buf[offset : offset + 4], "big")
+            if end - offset - 4 < length:
+                break
+            body = bytes(buf[offset + 4 : offset + 4 + length])
+            offset += 4 + length
+            if not self.registered:
+                if b'"type":"members"' in body:
+                    self.registered = True
+                    if not self.ready.done():
+                        self.ready.set_result(None)
+                elif b'"type":"error"' in body:
+                    self._error(body, now)
+            elif b'"type":"message"' in body:
+                self.echoes.append(now)
+            elif b'"type":"error"' in body:
+                self._error(body, now)
+        del buf[:offset]
+
+    def _error(self, body: bytes, now: float) -> None:
+        msg = json.loads(body)
+        msg["t"] = now
+        self.errors.append(msg)
+        if not self.ready.done():
+            self.ready.set_exception(Failure(f"flooder refused: {msg}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.flooding = False
+        if not self.closing:
+            self.lost_at = time.monotonic()
+            if not self.ready.done():
+                self.ready.set_exception(Failure("flooder disconnected during its handshake"))
+        self.transport = None
+
+    def close(self) -> None:
+        self.closing = True
+        self.flooding = False
+        if self.transport is not None:
+            self.transport.abort()
+
+
+async def flood_observers(job: Job, chan: Channel) -> dict[str, Any]:
+    """flood, the observers' side: timed rooms, measured alone and while the flooder runs."""
+    run = ObserverRun(job)
+    loop = run.loop
+    rooms = max(1, min(job.observer_rooms, len(job.members)))
+    for index in job.members:
+        observer = Observer(run, index, f"observed{index % rooms}")
+        run.orders.setdefault(observer.room, wire.OrderCheck())
+        run.observers.append(observer)
+        await bounded(
+            loop.create_connection(lambda o=observer: o, job.host, job.port),  # type: ignore[misc]
+            CONNECT_TIMEOUT,
+            f"observer {index}",
+        )
+        await bounded(observer.done, CONNECT_TIMEOUT, f"handshake of observer {index}")
+    chan.send("ready", connected=len(run.observers))
+    await chan.expect("sync", 120)
+    await bounded(asyncio.gather(*(o.sync() for o in run.observers)), 60, "sync pongs")
+    chan.send("synced")
+    while True:
+        kind, body = await chan.recv(120)
+        if kind == "arm":
+            chan.send("armed")
+        elif kind == "go":
+            chan.send("phase", **await run.phase(body["t_start"]))
+        elif kind == "finish":
+            break
+        else:
+            raise RuntimeError(f"unexpected {kind} from chat-bench")
+    failures = list(run.failures)
+    sent = {o.index: o.sent for o in run.observers}
+    for room, order in run.orders.items():
+        members = {i: n for i, n in sent.items() if f"observed{i % rooms}" == room}
+        failures += wire.verify_order(order.order, members)
+    for observer in run.observers:
+        observer.close()
+    return {"sent": sent, "failures": failures}
+
+
+async def flood_flooder(job: Job, chan: Channel) -> dict[str, Any]:
+    """flood, the flooder's side: absent from the first phase, pipelining through the second."""
+    loop = asyncio.get_running_loop()
+    chan.send("ready", connected=0)
+    await chan.expect("sync", 120)
+    chan.send("synced")
+    flooder: Flooder | None = None
+    while True:
+        kind, body = await chan.recv(120)
+        if kind == "arm":
+            flooder = Flooder("flood")
+            await bounded(
+                loop.create_connection(
+                    lambda f=flooder: f,  # type: ignore[misc]
+                    job.host,
+                    job.port,
+                    local_addr=(job.flooder_address, 0),
+                ),
+                CONNECT_TIMEOUT,
+                "flooder connection",
+            )
+            await bounded(flooder.ready, CONNECT_TIMEOUT, "flooder handshake")
+            chan.send("armed")
+        elif kind == "go":
+            t_start = body["t_start"]
+            deadline = t_start + job.duration
+            if flooder is None:  # the observers' first phase: they are alone
+                await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+                chan.send("phase", flooded=False)
+                continue
+            await asyncio.sleep(max(0.0, t_start - time.monotonic()))
+            flooder.flooding = True
+            flooder.pump()
+            await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+            flooder.flooding = False
+            echoes = [t - t_start for t in flooder.echoes if t <= deadline]
+            errors = [{**e, "t": e["t"] - t_start} for e in flooder.errors]
+            lost = None if flooder.lost_at is None else flooder.lost_at - t_start
+            flooder.close()
+            chan.send(
+                "phase",
+                flooded=True,
+                written=flooder.written,
+                echoes=array("d", echoes).tobytes(),
+                errors=errors[:20],
+                error_count=len(errors),
+                lost_after=lost,
+            )
+            flooder = None
+        elif kind == "finish":
+            break
+        else:
+            raise RuntimeError(f"unexpected {kind} from chat-bench")
+    return {"sent": {}, "failures": []}
+
+
+async def flood_run(job: Job, chan: Channel) -> dict[str, Any]:
+    if job.role == "flooder":
+        return await flood_flooder(job, chan)
+    return await flood_observers(job, chan)
+
+
+SCENARIOS = {
+    "fanout": room_run,
+    "latency": room_run,
+    "idle": idle_run,
+    "churn": churn_run,
+    "flood": flood_run,
+}
 
 
 async def _main(conn: Connection, job: Job) -> None:
@@ -678,8 +1056,10 @@ def worker_main(conn: Connection, job: Job) -> None:
     if job.pin:
         pin_self(LOAD_CPU)
     normal_priority()
-    if job.scenario == "latency" and job.members and max(job.members) < job.publishers:
-        # A sender alone in its process: let it preempt the readers when a send is due.
+    latency_sender = job.scenario == "latency" and job.members and max(job.members) < job.publishers
+    if latency_sender or (job.scenario == "flood" and job.role == "observers"):
+        # A sender alone in its process (or the timed observers, sharing the load CPU with
+        # the flooder): let it preempt the others when a send is due.
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, 0, SENDER_NICE)
     raise_nofile()

@@ -12,6 +12,7 @@ from chat_bench.results import (
     LABELS,
     METRICS,
     PRIMARY,
+    RATIOS,
     Summary,
     TargetResult,
     ratio,
@@ -71,6 +72,71 @@ def scenario_table(scenario: str, summaries: list[Summary]) -> Table:
     return table
 
 
+def flood_table(summaries: list[Summary]) -> Table:
+    """Observers' latency alone and beside a flooder, and what the server let the flooder do."""
+    table = Table(
+        title="flood (observers' round trips alone and with a flooder; p99 ratio = with / alone: "
+        "lower is better)"
+    )
+    table.add_column("N", justify="right")
+    table.add_column("server")
+    # Two short lines per header, so the table fits 160 columns without cropping names.
+    headers = {
+        "alone_p50_ms": "alone\np50 ms",
+        "alone_p99_ms": "alone\np99 ms",
+        "p50_ms": "with\np50 ms",
+        "p99_ms": "with\np99 ms",
+        "p99_ratio": "p99\nratio",
+        "flooder_accepted_per_s": "flooder\nmsg/s",
+        "flooder_steady_per_s": "after 1 s\nmsg/s",
+        "flooder_written": "flooder\nsent",
+    }
+    for metric in METRICS["flood"]:
+        table.add_column(headers.get(metric, LABELS[metric]), justify="right")
+    table.add_column("flooder\ncut")
+    table.add_column("gen lag\nms", justify="right")
+    table.add_column("srv CPU\nalone/with", justify="right")
+    table.add_column("srv wait\nalone/with", justify="right")
+    table.add_column("status")
+    for s in (s for s in summaries if s.scenario == "flood"):
+        cells = [str(s.clients), s.backend]
+        for metric in METRICS["flood"]:
+            value = s.metrics.get(metric)
+            if value is None:
+                cells.append("-")
+            elif metric in RATIOS:
+                cells.append(f"{value:.2f}x")
+            elif metric == "flooder_written":
+                cells.append(f"{value:,.0f}")
+            else:
+                cells.append(fmt(value))
+        cells.append(_cut(s))
+        lag = [s.metrics[k] for k in ("alone_send_lag_ms", "send_lag_ms") if k in s.metrics]
+        cells.append(fmt(max(lag)) if lag else "-")
+        for name in ("server_cpu", "server_wait"):
+            pair = [s.metrics.get("alone_" + name), s.metrics.get(name)]
+            cells.append(f"{pair[0]:.0%}/{pair[1]:.0%}" if None not in pair else "-")
+        style = _STATUS_STYLE.get(s.status, "")
+        status = s.status if s.error is None else f"{s.status}: {s.error}"
+        cells.append(f"[{style}]{_short(status)}[/]" if style else _short(status))
+        table.add_row(*cells)
+    return table
+
+
+def _cut(s: Summary) -> str:
+    """How many flooder connections were disconnected, of how many, and the earliest when."""
+    usable = [r for r in s.runs if "flooder_cut" in r.metrics]
+    if not usable:
+        return "-"
+    cut = sum(int(r.metrics["flooder_cut"]) for r in usable)
+    if not cut:
+        return "no"
+    slices = sum(int(r.metrics.get("rounds", 1)) for r in usable)
+    times = [r.metrics["flooder_cut_after_s"] for r in usable if "flooder_cut_after_s" in r.metrics]
+    when = f", {min(times):.1f}s" if times else ""
+    return f"{cut}/{slices}{when}"
+
+
 def _has_ratio(metric: str, primary: str) -> bool:
     return metric == primary or metric in _WITH_RATIO
 
@@ -87,7 +153,7 @@ def _short(text: str, limit: int = 120) -> str:
 
 
 def targets_table(targets: list[TargetResult]) -> Table:
-    table = Table(title="issue 5 targets")
+    table = Table(title="targets")
     table.add_column("target")
     table.add_column("measured", justify="right")
     table.add_column("verdict")
@@ -108,6 +174,8 @@ def print_report(
     for scenario in ("fanout", "latency", "idle", "churn"):
         if any(s.scenario == scenario for s in summaries):
             console.print(scenario_table(scenario, summaries))
+    if any(s.scenario == "flood" for s in summaries):
+        console.print(flood_table(summaries))
     if targets:
         console.print(targets_table(targets))
     for s in summaries:

@@ -12,6 +12,7 @@ PRIMARY = {
     "latency": "p99_ms",
     "idle": "bytes_per_conn",
     "churn": "sessions_per_s",
+    "flood": "p99_ratio",
 }
 HIGHER_IS_BETTER = {"deliveries_per_s", "messages_per_s", "sessions_per_s"}
 #: Columns shown per scenario, in order.
@@ -20,6 +21,16 @@ METRICS = {
     "latency": ["p50_ms", "p99_ms", "p999_ms", "max_ms", "send_lag_ms"],
     "idle": ["bytes_per_conn", "probe_p50_ms", "probe_max_ms"],
     "churn": ["sessions_per_s", "leaked_fds", "rss_change_pct"],
+    "flood": [
+        "alone_p50_ms",
+        "alone_p99_ms",
+        "p50_ms",
+        "p99_ms",
+        "p99_ratio",
+        "flooder_accepted_per_s",
+        "flooder_steady_per_s",
+        "flooder_written",
+    ],
 }
 LABELS = {
     "deliveries_per_s": "deliveries/s",
@@ -36,7 +47,19 @@ LABELS = {
     "sessions_per_s": "sessions/s",
     "leaked_fds": "leaked fds",
     "rss_change_pct": "RSS change %",
+    "alone_p50_ms": "alone p50 ms",
+    "alone_p99_ms": "alone p99 ms",
+    "p99_ratio": "p99 flooded/alone",
+    "flooder_accepted_per_s": "flooder msg/s",
+    "flooder_steady_per_s": "after 1 s",
+    "flooder_written": "flooder sent",
 }
+#: Metrics that are ratios already: shown as 1.23x.
+RATIOS = {"p99_ratio"}
+#: A server that waited this share of the wall time for its CPU (runnable, not running) while
+#: the bench asked little of it was disturbed by other work on its core: its latency
+#: percentiles measure that too (flood: judged on the slices without the flooder).
+DISTURBED = 0.05
 
 
 @dataclass
@@ -179,7 +202,8 @@ class Target:
         label = LABELS[self.metric]
         sign = ">=" if self.at_least else "<="
         if self.versus is None:
-            return f"{self.scenario}{size} {self.backend}: {label} {sign} {self.factor:g}"
+            unit = "x" if self.metric in RATIOS else ""
+            return f"{self.scenario}{size} {self.backend}: {label} {sign} {self.factor:g}{unit}"
         return (
             f"{self.scenario}{size} {self.backend}: {label} {sign} {self.factor:g}x {self.versus}"
         )
@@ -201,8 +225,10 @@ class TargetResult:
         }
 
 
-def issue_targets(backends: list[str], clients: list[int], idle_clients: int) -> list[Target]:
-    """The numbers issue 5 asks of each backend, for the backends and sizes of this run."""
+def issue_targets(
+    backends: list[str], clients: list[int], idle_clients: int, observers: int = 10
+) -> list[Target]:
+    """The numbers asked of each backend (issue 5, and flood control's), for this run."""
     targets: list[Target] = []
     fast = {10: 4.0, 100: 15.0, 1000: 20.0}
     for backend in ("asyncio", "uvloop"):
@@ -223,11 +249,13 @@ def issue_targets(backends: list[str], clients: list[int], idle_clients: int) ->
     for backend in backends:
         targets.append(Target("churn", backend, None, "leaked_fds", 0, None, at_least=False))
         targets.append(Target("churn", backend, None, "rss_change_pct", 5.0, None, at_least=False))
+    for backend in backends:
+        targets.append(Target("flood", backend, observers, "p99_ratio", 1.5, None, at_least=False))
     return [
         t
         for t in targets
         if t.backend in backends
-        and (t.clients is None or t.scenario == "idle" or t.clients in clients)
+        and (t.clients is None or t.scenario in ("idle", "flood") or t.clients in clients)
     ]
 
 
@@ -243,7 +271,7 @@ def check_targets(targets: list[Target], summaries: list[Summary]) -> list[Targe
         if t.versus is None:
             measured = value
             met = value <= t.factor if not t.at_least else value >= t.factor
-            detail = f"{value:,.1f}"
+            detail = f"{value:.2f}x" if t.metric in RATIOS else f"{value:,.1f}"
         else:
             r = ratio(summaries, s, t.metric, t.versus)
             if r is None:
@@ -258,5 +286,8 @@ def check_targets(targets: list[Target], summaries: list[Summary]) -> list[Targe
         if bound and not met:
             verdict = "inconclusive"
             detail += " (load generator was the bottleneck)"
+        elif not met and s.metrics.get("alone_server_wait", 0.0) > DISTURBED:
+            verdict = "inconclusive"
+            detail += " (other work on the server's CPU disturbed the run)"
         out.append(TargetResult(t, verdict, measured, detail))
     return out

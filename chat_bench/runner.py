@@ -184,8 +184,8 @@ class ServerProc:
     def cpu_seconds(self) -> float:
         return process_cpu(self.pid)
 
-    def sched(self) -> tuple[float, float]:
-        return process_sched(self.pid)
+    def sched(self) -> Sched:
+        return Sched.of(self.pid)
 
     def stop(self, timeout: float = 10.0) -> None:
         proc = self.proc
@@ -199,6 +199,48 @@ class ServerProc:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+@dataclass
+class Sched:
+    """A process's scheduler counters at one moment, per thread, to take differences of.
+
+    Summing live threads alone would lose the time of threads that end in between (the thread
+    backends start and end a thread per connection), and a difference could even come out
+    negative: `since` takes the CPU time of the whole process from /proc/PID/stat instead
+    (exited threads included, in clock ticks) whenever threads went away.
+    """
+
+    cpu: dict[str, int]  # thread id -> CPU nanoseconds
+    wait: dict[str, int]  # thread id -> nanoseconds runnable but waiting for a CPU
+    total: float  # CPU seconds of the whole process, exited threads included
+
+    @classmethod
+    def of(cls, pid: int) -> Sched:
+        total = process_cpu(pid)
+        cpu: dict[str, int] = {}
+        wait: dict[str, int] = {}
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                try:
+                    with open(f"/proc/{pid}/task/{tid}/schedstat") as fh:
+                        fields = fh.read().split()
+                except OSError:
+                    continue  # a thread that just ended
+                cpu[tid] = int(fields[0])
+                wait[tid] = int(fields[1])
+        return cls(cpu, wait, total)
+
+    def since(self, earlier: Sched) -> tuple[float, float]:
+        """(CPU seconds, seconds waiting for a CPU) from `earlier` to this snapshot. The wait
+        of threads that ended in between is not known: then it is a lower bound."""
+        wait = sum(max(0, w - earlier.wait.get(tid, 0)) for tid, w in self.wait.items())
+        live = sum(max(0, c - earlier.cpu.get(tid, 0)) for tid, c in self.cpu.items()) / 1e9
+        whole = self.total - earlier.total
+        # The whole-process figure is exact to a clock tick at either end; beyond that, it
+        # holds time of threads that ended (or came and went) in between.
+        lost = earlier.cpu.keys() - self.cpu.keys() or whole > live + 2 / _CLK_TCK
+        return (max(live, whole) if lost else live), wait / 1e9
 
 
 def process_sched(pid: int) -> tuple[float, float]:

@@ -1,4 +1,4 @@
-"""The four scenarios as seen from chat-bench: start a server, drive workers, measure, check."""
+"""The five scenarios as seen from chat-bench: start a server, drive workers, measure, check."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ import multiprocessing
 import statistics
 import time
 from array import array
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 from chat_bench import wire
 from chat_bench.loadgen import Job, worker_main
-from chat_bench.results import RunResult
+from chat_bench.results import DISTURBED, RunResult
 from chat_bench.runner import ServerFailed, ServerProc, process_sched
 
 #: A server using this share of its core is saturated: the run measured the server.
@@ -39,6 +39,10 @@ class Settings:
     probes: int = 20
     workers: int = 1
     max_outbuf: int | None = None
+    observer_rate: float = 50.0  # flood: messages per second each observer says
+    observer_rooms: int = 3  # flood: rooms the observers are spread over
+    flooder_address: str = "127.0.0.2"  # flood: the flooder's source address (not exempt)
+    flood_rounds: int = 2  # flood: alternations of a slice alone and a slice with a flooder
     pin: bool = True
 
 
@@ -130,11 +134,11 @@ class Usage:
     def finish(self, result: RunResult) -> None:
         """Record shares of one core: used, and wanted (used plus waiting for the CPU)."""
         wall = time.monotonic() - self.t0
-        srv = self.server.sched()
+        srv_cpu, srv_wait = self.server.sched().since(self.srv0)
         gen = self.workers.sched()
-        result.server_cpu = (srv[0] - self.srv0[0]) / wall
+        result.server_cpu = srv_cpu / wall
         result.gen_cpu = (gen[0] - self.gen0[0]) / wall
-        result.server_demand = (srv[0] + srv[1] - self.srv0[0] - self.srv0[1]) / wall
+        result.server_demand = (srv_cpu + srv_wait) / wall
         result.gen_demand = (gen[0] + gen[1] - self.gen0[0] - self.gen0[1]) / wall
 
 
@@ -178,6 +182,8 @@ def run(scenario: str, backend: str, clients: int, repeat: int, settings: Settin
             _room(server, result, settings)
         elif scenario == "idle":
             _idle(server, result, settings)
+        elif scenario == "flood":
+            _flood(server, result, settings)
         else:
             _churn(server, result, settings)
         if not server.alive():
@@ -379,3 +385,163 @@ def _settled_fds(server: ServerProc, target: int | None, timeout: float = 10.0) 
             return now
         last = now
     return last
+
+
+#: The flooder's accepted rate is measured after its burst: from this many seconds on.
+STEADY_AFTER = 1.0
+
+
+@dataclass
+class _Slices:
+    """One condition of a flood run (alone, or with the flooder), over its slices."""
+
+    latencies: array[float] = field(default_factory=lambda: array("d"))
+    messages: int = 0
+    send_lag: float = 0.0
+    usage: list[RunResult] = field(default_factory=list)
+
+    def add(self, part: dict[str, Any], usage: RunResult) -> None:
+        self.latencies.frombytes(part["latencies"])
+        self.messages += part["messages"]
+        self.send_lag = max(self.send_lag, part["send_lag"])
+        self.usage.append(usage)
+
+    def share(self, name: str) -> float:
+        values = [getattr(u, name) for u in self.usage if getattr(u, name) is not None]
+        return statistics.mean(values) if values else 0.0
+
+
+def _flood(server: ServerProc, result: RunResult, settings: Settings) -> None:
+    """Observers timed alone and while one connection floods the server from another address.
+
+    The two conditions alternate on the same server and the same observer connections, in
+    `flood_rounds` rounds of one slice each (alone, then with a new flooder), so that whatever
+    else the machine does during the run falls on both alike; the ratio of their percentiles
+    is then the flooder's effect.
+    """
+    if server.kind != "chat":
+        raise RunFailed("flood is defined for the chat backends only")
+    n = result.clients
+    base = Job(
+        scenario="flood",
+        kind=server.kind,
+        host=server.host,
+        port=server.port,
+        clients=n,
+        duration=settings.duration,
+        observer_rate=settings.observer_rate,
+        observer_rooms=settings.observer_rooms,
+        flooder_address=settings.flooder_address,
+        pin=settings.pin,
+    )
+    jobs = [
+        replace(base, worker=0, workers=2, role="observers", members=list(range(n))),
+        replace(base, worker=1, workers=2, role="flooder"),
+    ]
+    workers = Workers(jobs)
+    alone, flooded = _Slices(), _Slices()
+    floods: list[dict[str, Any]] = []
+    failures: list[str] = []
+    try:
+        workers.collect("ready", 60)
+        workers.send("sync")
+        workers.collect("synced", 60)
+        for k in range(max(1, settings.flood_rounds)):
+            for condition in (alone, flooded):
+                if condition is flooded:
+                    workers.send("arm")
+                    workers.collect("armed", 30)
+                usage = Usage(server, workers)
+                workers.send("go", t_start=time.monotonic() + 0.1)
+                observers, flooder = workers.collect("phase", settings.duration + 40)
+                sink = RunResult("flood", result.backend, n)
+                usage.finish(sink)
+                condition.add(observers, sink)
+                label = "alone" if condition is alone else "with the flooder"
+                failures += [f"round {k + 1} {label}: {f}" for f in observers["failures"]]
+                if flooder["flooded"]:
+                    floods.append(flooder)
+        workers.send("finish")
+        parts = workers.collect("result", 30)
+    finally:
+        workers.close()
+    failures += [f for p in parts for f in p["failures"]]
+    metrics = result.metrics
+    metrics["rounds"] = len(floods)
+    metrics["observer_messages_per_s"] = settings.observer_rate * n
+    for prefix, condition in (("alone_", alone), ("", flooded)):
+        values = sorted(condition.latencies)
+        metrics[prefix + "messages"] = condition.messages
+        metrics[prefix + "p50_ms"] = _pct(values, 50) * 1000
+        metrics[prefix + "p99_ms"] = _pct(values, 99) * 1000
+        metrics[prefix + "max_ms"] = values[-1] * 1000 if values else 0.0
+        metrics[prefix + "send_lag_ms"] = condition.send_lag * 1000
+        metrics[prefix + "server_cpu"] = condition.share("server_cpu")
+        metrics[prefix + "server_wait"] = max(
+            0.0, condition.share("server_demand") - condition.share("server_cpu")
+        )
+    result.server_cpu = flooded.share("server_cpu")
+    result.server_demand = flooded.share("server_demand")
+    result.gen_cpu = flooded.share("gen_cpu")
+    result.gen_demand = flooded.share("gen_demand")
+    if metrics["alone_p99_ms"] > 0:
+        metrics["p99_ratio"] = metrics["p99_ms"] / metrics["alone_p99_ms"]
+    if metrics["alone_server_wait"] > DISTURBED:
+        # Nothing of the bench but the observers runs in a slice alone, so a server that waited
+        # for its CPU then shared its core with other work, in these slices and likely in the
+        # others. (With the flooder let through, the flood itself makes the server wait.)
+        result.notes.append(
+            f"the server waited for its CPU {metrics['alone_server_wait']:.0%} of the time in its "
+            f"slices alone ({metrics['server_wait']:.0%} with the flooder): other work on its "
+            "core disturbed this run, and its percentiles measure that too"
+        )
+    _flooder_outcome(result, floods, settings.duration, failures)
+    if failures:
+        raise RunFailed("; ".join(failures[:5]))
+
+
+def _flooder_outcome(
+    result: RunResult, floods: list[dict[str, Any]], duration: float, failures: list[str]
+) -> None:
+    """What the server let the flooders do: accepted messages, and whether one was cut."""
+    metrics = result.metrics
+    accepted = 0
+    steady: list[float] = []
+    cuts: list[float] = []
+    for k, part in enumerate(floods):
+        echoes = array("d")
+        echoes.frombytes(part["echoes"])
+        accepted += len(echoes)
+        late = [t for t in echoes if t >= STEADY_AFTER]
+        if len(late) >= 2 and late[-1] > late[0]:
+            # Between the first and the last echo after the burst: exact for a steady trickle.
+            steady.append((len(late) - 1) / (late[-1] - late[0]))
+        elif duration > STEADY_AFTER:
+            steady.append(len(late) / (duration - STEADY_AFTER))
+        fatal = [e for e in part["errors"] if e.get("fatal")]
+        codes = sorted({str(e.get("code")) for e in part["errors"]})
+        cut_after = part["lost_after"]
+        when = f" after {cut_after:.2f}s" if cut_after is not None else ""
+        if part["error_count"]:
+            first = part["errors"][0]
+            result.notes.append(
+                f"flooder {k + 1} got {part['error_count']} error(s) ({', '.join(codes)}); the "
+                f"first after {first['t']:.2f}s: {first.get('message')}"
+            )
+        if fatal and all(e.get("code") == "flood" for e in fatal):
+            # The server working as designed: an outcome to report, not a broken run.
+            result.notes.append(f"flooder {k + 1} was disconnected with `flood`{when}")
+            cuts.append(cut_after if cut_after is not None else duration)
+        elif fatal or cut_after is not None:
+            why = ", ".join(codes) or "no error frame"
+            failures.append(f"flooder {k + 1} was disconnected ({why}){when}")
+            cuts.append(cut_after if cut_after is not None else duration)
+    metrics["flooder_written"] = sum(p["written"] for p in floods)
+    metrics["flooder_accepted"] = accepted
+    metrics["flooder_accepted_per_s"] = accepted / (duration * max(1, len(floods)))
+    if steady:
+        metrics["flooder_steady_per_s"] = statistics.mean(steady)
+    metrics["flooder_errors"] = sum(p["error_count"] for p in floods)
+    metrics["flooder_cut"] = float(len(cuts))
+    if cuts:
+        metrics["flooder_cut_after_s"] = min(cuts)

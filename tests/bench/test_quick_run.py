@@ -26,6 +26,8 @@ def test_quick_run_of_every_scenario_loses_nothing(tmp_path: Path) -> None:
     for scenario in ("fanout", "latency", "idle", "churn"):
         for server in ("asyncio", "naive"):
             assert (scenario, server) in seen
+    # flood is measured for the backends only
+    assert ("flood", "asyncio") in seen and ("flood", "naive") not in seen
     for r in runs:
         assert r["status"] in ("ok", "invalid"), r
         metrics = r["metrics"]
@@ -37,7 +39,10 @@ def test_quick_run_of_every_scenario_loses_nothing(tmp_path: Path) -> None:
         if r["scenario"] == "churn":
             assert metrics["sessions"] > 0
             assert metrics["leaked_fds"] == 0
-    assert "fanout" in done.stdout and "issue 5 targets" in done.stdout
+        if r["scenario"] == "flood":
+            assert metrics["messages"] == metrics["alone_messages"] > 0
+            assert metrics["flooder_cut"] == 0
+    assert "fanout" in done.stdout and "flood" in done.stdout and "targets" in done.stdout
     assert chart.read_text().startswith("<svg")
 
 
