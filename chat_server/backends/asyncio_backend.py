@@ -115,6 +115,12 @@ class ChatProtocol(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         self.flusher.open.add(self)
         sock = self.transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # asyncio sets it only on sockets whose proto is IPPROTO_TCP, which the listener
+            # from socket.create_server (proto 0) does not pass on: without it, Nagle and
+            # delayed ACKs add ~40 ms to small frames.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         plain = self.transport.get_extra_info("sslcontext") is None
         self.fd = sock.fileno() if sock is not None and plain else -1
         label, ip = peer_of(self.transport.get_extra_info("peername"))
