@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
             dest=_dest(limit),
             type=limit.kind,
             default=default,
-            metavar="SECONDS" if limit.kind is _positive_seconds else "N",
+            metavar="SECONDS" if limit.flag.endswith(("-window", "-seconds", "-timeout")) else "N",
             help=f"{limit.help} (default: {shown})",
         )
     return parser

@@ -26,6 +26,7 @@ import time
 from collections.abc import Hashable, Iterator
 from typing import Generic, TypeVar
 
+from chat_server.core.ratelog import RateLimitedLog
 from protocol import ErrorCode, encode
 from protocol.messages import Error
 
@@ -148,26 +149,6 @@ def shutdown_deadline() -> float:
     return time.monotonic() + SHUTDOWN_GRACE
 
 
-class RateLimitedLog:
-    """At most one warning per `interval` seconds; repeats are counted and reported."""
-
-    def __init__(self, interval: float = 1.0) -> None:
-        self.interval = interval
-        self._last = -interval
-        self._suppressed = 0
-
-    def warning(self, message: str, *args: object) -> None:
-        now = time.monotonic()
-        if now - self._last < self.interval:
-            self._suppressed += 1
-            return
-        if self._suppressed:
-            message += f" ({self._suppressed} more since the last report)"
-            self._suppressed = 0
-        self._last = now
-        log.warning(message, *args)
-
-
 class Acceptor:
     """Accepts on a non-blocking listener, holding one reserve descriptor for refusals."""
 
@@ -175,7 +156,7 @@ class Acceptor:
         self.listener = listener
         self.batch = batch  # accepts per call, so a connection storm cannot starve the others
         self._reserve: int | None = _open_reserve()
-        self._log = RateLimitedLog()
+        self._log = RateLimitedLog(log)
 
     def accept(self) -> Iterator[tuple[socket.socket, object]]:
         for _ in range(self.batch):

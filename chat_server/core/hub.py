@@ -50,6 +50,7 @@ from chat_server.core.interfaces import (
 from chat_server.core.memory import LocalBus, MemoryHistory, MemoryIds, MemoryNicks, PasswordAuth
 from chat_server.core.outbox import Outbox
 from chat_server.core.phases import ALLOWED, REFUSAL, Phase
+from chat_server.core.ratelog import RateLimitedLog
 from chat_server.core.rooms import RoomDirectory
 from protocol import (
     CLIENT_MESSAGE,
@@ -124,6 +125,7 @@ class Hub:
         self.server_info = ServerInfo(name=config.server_name, version=__version__)
         self.throttled: dict[Connection, None] = {}  # held back by flood control
         self.closing = False
+        self._refusals = RateLimitedLog(log)
         self._next_reap = 0.0
         # The phase table joined with the handlers: per phase, the handler of each request
         # type it allows (one lookup per request decides both).
@@ -147,7 +149,6 @@ class Hub:
         conn = Connection(
             next(self._conn_ids), peer, address_bucket(address), io, self.config.max_frame, now
         )
-        log.info("connect %s id=%d", peer, conn.id)
         conn.exempt = address is None or self.guard.is_exempt(address)
         try:
             if full or self.closing or len(self.connections) >= self.config.max_clients:
@@ -158,10 +159,13 @@ class Hub:
                 self.guard.admit(conn.address, now)
                 conn.flood = FloodGuard(self.config.flood, now)
         except ProtocolError as exc:
-            self._error(conn, exc)
+            # A refusal costs one line a second in the log at most, however many there are.
+            self._refusals.warning("refusing %s: %s (%s)", peer, exc.code.value, exc)
+            self._send_error(conn, exc)
             conn.enter(Phase.CLOSING)
             self._wake(conn)
             return conn
+        log.info("connect %s id=%d", peer, conn.id)
         self.connections[conn.id] = conn
         return conn
 
@@ -297,6 +301,9 @@ class Hub:
 
     def _error(self, conn: Connection, exc: ProtocolError) -> None:
         log.info("error %r code=%s %s", conn, exc.code.value, exc)
+        self._send_error(conn, exc)
+
+    def _send_error(self, conn: Connection, exc: ProtocolError) -> None:
         retry = None if exc.retry_after is None else retry_seconds(exc.retry_after)
         error = Error(
             code=exc.code.value, message=str(exc), ref=exc.ref, fatal=exc.fatal, retry_after=retry
