@@ -111,6 +111,10 @@ class ChatScreen(Screen[None]):
 
     def handle(self, event: SessionEvent) -> None:
         """One event from the session, applied to the model and the widgets."""
+        if not self.app.is_running:
+            # The app is shutting down and its widgets may be gone already; the network
+            # worker is cancelled soon, and until then what arrives has nowhere to go.
+            return
         try:
             self.events.apply(event)
         except Exception as exc:  # a bad event must not take the client down
