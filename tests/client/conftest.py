@@ -1,4 +1,7 @@
-"""Fixtures for the client tests: a fresh wirechat server per test, restartable on its port."""
+"""Fixtures for the client tests: a fresh wirechat server per test, restartable on its port.
+
+The server runs in this process, on a thread of its own (see inprocess.py): no interpreter to
+start per test."""
 
 from __future__ import annotations
 
@@ -6,14 +9,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.helpers import ServerProcess
+from tests.client.inprocess import InProcessServer
 
 HOST = "127.0.0.1"
 
 
 @pytest.fixture
-def server() -> Iterator[ServerProcess]:
-    srv = ServerProcess("asyncio").start()
+def server() -> Iterator[InProcessServer]:
+    srv = InProcessServer("asyncio").start()
     try:
         yield srv
     finally:

@@ -20,12 +20,12 @@ from tests.client.apptest import (
     text_of,
     wait_until,
 )
-from tests.helpers import ServerProcess
+from tests.client.inprocess import InProcessServer
 
 SIZE = (120, 40)
 
 
-async def test_two_people_chat(server: ServerProcess) -> None:
+async def test_two_people_chat(server: InProcessServer) -> None:
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
@@ -45,7 +45,7 @@ async def test_two_people_chat(server: ServerProcess) -> None:
         assert "connected" in str(status) and "asyncio" in str(status)
 
 
-async def test_history_on_join_is_marked(server: ServerProcess) -> None:
+async def test_history_on_join_is_marked(server: InProcessServer) -> None:
     bob = await peer(server.port, "bob")
     await bob.send(Say(room="lobby", text="first"))
     await bob.send(Say(room="lobby", text="second"))
@@ -65,7 +65,7 @@ async def test_history_on_join_is_marked(server: ServerProcess) -> None:
     await bob.close()
 
 
-async def test_slash_commands(server: ServerProcess) -> None:
+async def test_slash_commands(server: InProcessServer) -> None:
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
@@ -103,7 +103,7 @@ async def test_slash_commands(server: ServerProcess) -> None:
         await wait_until(pilot, lambda: not app.is_running)
 
 
-async def test_direct_messages_and_unread_counts(server: ServerProcess) -> None:
+async def test_direct_messages_and_unread_counts(server: InProcessServer) -> None:
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
@@ -134,7 +134,7 @@ async def test_direct_messages_and_unread_counts(server: ServerProcess) -> None:
         await bob.close()
 
 
-async def test_tab_completion_and_input_history(server: ServerProcess) -> None:
+async def test_tab_completion_and_input_history(server: InProcessServer) -> None:
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
@@ -158,7 +158,7 @@ async def test_tab_completion_and_input_history(server: ServerProcess) -> None:
         await bob.close()
 
 
-async def test_connect_screen_when_no_nick(server: ServerProcess) -> None:
+async def test_connect_screen_when_no_nick(server: InProcessServer) -> None:
     app = make_app(server.port, nick=None)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, ConnectScreen))
@@ -169,7 +169,7 @@ async def test_connect_screen_when_no_nick(server: ServerProcess) -> None:
         assert chat(app).me == "carol"
 
 
-async def test_nick_taken_goes_back_to_connect_screen(server: ServerProcess) -> None:
+async def test_nick_taken_goes_back_to_connect_screen(server: InProcessServer) -> None:
     bob = await peer(server.port, "alice")
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
@@ -179,7 +179,7 @@ async def test_nick_taken_goes_back_to_connect_screen(server: ServerProcess) -> 
     await bob.close()
 
 
-async def test_topic_and_members_from_server(server: ServerProcess) -> None:
+async def test_topic_and_members_from_server(server: InProcessServer) -> None:
     bob = await peer(server.port, "bob")
     await bob.send(SetTopic(room="lobby", topic="welcome all"))
     await recv_until(bob, lambda m: isinstance(m, Topic))

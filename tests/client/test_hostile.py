@@ -13,7 +13,7 @@ from chat_client.render import message_line
 from chat_client.widgets.chat_log import ChatLog
 from protocol import ChatMessage, DirectMessage, Join, Say, SendDm, SetTopic, Topic
 from tests.client.apptest import chat, enter, lines, make_app, peer, started, text_of, wait_until
-from tests.helpers import ServerProcess
+from tests.client.inprocess import InProcessServer
 
 SIZE = (120, 40)
 
@@ -44,7 +44,7 @@ def _no_actions(log: ChatLog) -> None:
 
 
 async def test_hostile_markup_from_other_users_is_literal(
-    server: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: InProcessServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     app = make_app(server.port)
@@ -95,7 +95,7 @@ async def test_hostile_markup_from_other_users_is_literal(
 
 
 async def test_control_characters_from_a_hostile_server_are_escaped(
-    server: ServerProcess,
+    server: InProcessServer,
 ) -> None:
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:

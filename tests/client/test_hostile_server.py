@@ -10,7 +10,7 @@ from chat_client.session import Rejected
 from chat_client.widgets.chat_input import ChatInput
 from protocol import Bye, DirectMessage, Error, Joined
 from tests.client.apptest import chat, lines, make_app, started, wait_until
-from tests.helpers import ServerProcess
+from tests.client.inprocess import InProcessServer
 
 SIZE = (120, 40)
 RAW = ("\x1b", "\x9b", "\x07", "\u202e", "\n")
@@ -20,7 +20,7 @@ def _raw_free(text: str) -> bool:
     return not any(char in text for char in RAW)
 
 
-async def test_server_texts_in_notices_stay_on_one_inert_line(server: ServerProcess) -> None:
+async def test_server_texts_in_notices_stay_on_one_inert_line(server: InProcessServer) -> None:
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
@@ -38,7 +38,7 @@ async def test_server_texts_in_notices_stay_on_one_inert_line(server: ServerProc
 
 
 async def test_completion_never_puts_control_characters_in_the_input(
-    server: ServerProcess,
+    server: InProcessServer,
 ) -> None:
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
@@ -63,7 +63,7 @@ async def test_completion_never_puts_control_characters_in_the_input(
         assert _raw_free(chat_input.value)
 
 
-async def test_palette_hits_are_inert_text(server: ServerProcess) -> None:
+async def test_palette_hits_are_inert_text(server: InProcessServer) -> None:
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
@@ -88,7 +88,7 @@ async def test_palette_hits_are_inert_text(server: ServerProcess) -> None:
             assert isinstance(prompt, Text) and prompt.plain == "Switch to @\\x9b2J[b]m"
 
 
-async def test_refusal_reason_on_the_connect_form_is_inert(server: ServerProcess) -> None:
+async def test_refusal_reason_on_the_connect_form_is_inert(server: InProcessServer) -> None:
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)

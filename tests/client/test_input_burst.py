@@ -18,7 +18,7 @@ from tests.client.apptest import (
     text_of,
     wait_until,
 )
-from tests.helpers import ServerProcess
+from tests.client.inprocess import InProcessServer
 
 SIZE = (120, 40)
 
@@ -49,7 +49,7 @@ async def said(pilot: Pilot[None], last: str) -> list[str]:
     return [line.split("<alice> ", 1)[1] for line in lines(app, "lobby") if "<alice> " in line]
 
 
-async def test_lines_typed_in_a_burst_are_separate_messages(server: ServerProcess) -> None:
+async def test_lines_typed_in_a_burst_are_separate_messages(server: InProcessServer) -> None:
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
@@ -62,7 +62,7 @@ async def test_lines_typed_in_a_burst_are_separate_messages(server: ServerProces
         await bob.close()
 
 
-async def test_editing_keys_in_a_burst_apply_in_order(server: ServerProcess) -> None:
+async def test_editing_keys_in_a_burst_apply_in_order(server: InProcessServer) -> None:
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
@@ -70,7 +70,7 @@ async def test_editing_keys_in_a_burst_apply_in_order(server: ServerProcess) -> 
         assert await said(pilot, "y") == ["abcd", "y"]
 
 
-async def test_paste_sends_one_message_per_line(server: ServerProcess) -> None:
+async def test_paste_sends_one_message_per_line(server: InProcessServer) -> None:
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)

@@ -8,12 +8,12 @@ from chat_client.conversations import room_key
 from chat_client.widgets.chat_log import MAX_LINES, ChatLog
 from protocol import ChatMessage
 from tests.client.apptest import chat, enter, make_app, started, text_of, wait_until
-from tests.helpers import ServerProcess
+from tests.client.inprocess import InProcessServer
 
 SIZE = (120, 40)
 
 
-async def test_thousands_of_lines(server: ServerProcess) -> None:
+async def test_thousands_of_lines(server: InProcessServer) -> None:
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)

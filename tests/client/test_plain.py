@@ -10,7 +10,8 @@ import pytest
 
 from chat_client.plain import PlainClient, describe, inert
 from protocol import ChangeNick, ChatMessage, Error, Join, Leave, Quit, Say, SendDm, SetTopic, Who
-from tests.helpers import ServerProcess, WireClient
+from tests.client.inprocess import InProcessServer
+from tests.helpers import WireClient
 
 
 def test_lines_and_commands() -> None:
@@ -59,7 +60,7 @@ def test_server_fields_around_the_text_are_printed_inert_too() -> None:
     assert error == "! error e\\x1b[2J: m"
 
 
-async def _start_plain(server: ServerProcess, *args: str) -> asyncio.subprocess.Process:
+async def _start_plain(server: InProcessServer, *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -84,18 +85,18 @@ async def _finish(proc: asyncio.subprocess.Process, stdin: bytes, timeout: float
     return proc.returncode, out.decode(), err.decode()
 
 
-async def _run_plain(server: ServerProcess, *args: str, stdin: bytes):
+async def _run_plain(server: InProcessServer, *args: str, stdin: bytes):
     return await _finish(await _start_plain(server, *args), stdin)
 
 
 @pytest.fixture(scope="module")
 def plain_server():
-    server = ServerProcess("asyncio").start()
+    server = InProcessServer("asyncio").start()
     yield server
     server.stop()
 
 
-async def test_two_plain_clients_chat(plain_server: ServerProcess) -> None:
+async def test_two_plain_clients_chat(plain_server: InProcessServer) -> None:
     watcher = await WireClient.connect(plain_server)
     await watcher.hello("watcher")
     await watcher.join("plainroom")
@@ -123,7 +124,7 @@ async def test_two_plain_clients_chat(plain_server: ServerProcess) -> None:
     await watcher.close()
 
 
-async def test_json_mode_prints_server_json(plain_server: ServerProcess) -> None:
+async def test_json_mode_prints_server_json(plain_server: InProcessServer) -> None:
     rc, out, _ = await _run_plain(
         plain_server, "--nick", "jsonbot", "--room", "bots", "--json", stdin=b"beep\n"
     )
@@ -134,7 +135,7 @@ async def test_json_mode_prints_server_json(plain_server: ServerProcess) -> None
     assert events[-1]["type"] == "bye"
 
 
-async def test_nick_taken_exits_non_zero(plain_server: ServerProcess) -> None:
+async def test_nick_taken_exits_non_zero(plain_server: InProcessServer) -> None:
     holder = await WireClient.connect(plain_server)
     await holder.hello("holder")
     rc, out, _ = await _run_plain(plain_server, "--nick", "HOLDER", stdin=b"")
@@ -143,7 +144,7 @@ async def test_nick_taken_exits_non_zero(plain_server: ServerProcess) -> None:
 
 
 async def test_unreachable_server() -> None:
-    dead = ServerProcess("asyncio")
+    dead = InProcessServer("asyncio")
     dead.port = 1  # nothing listens there
     rc, out, _ = await _run_plain(dead, "--nick", "x", stdin=b"")
     assert rc == 1 and "cannot connect" in out

@@ -17,7 +17,7 @@ from tests.client.apptest import (
     text_of,
     wait_until,
 )
-from tests.helpers import ServerProcess
+from tests.client.inprocess import InProcessServer
 
 SIZE = (120, 40)
 
@@ -26,7 +26,7 @@ def fast(app_screen_session: object) -> None:
     app_screen_session.backoff = Backoff(base=0.05, cap=0.3, rng=random.Random(3))  # type: ignore[attr-defined]
 
 
-async def test_reconnect_after_server_restart(server: ServerProcess) -> None:
+async def test_reconnect_after_server_restart(server: InProcessServer) -> None:
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
@@ -60,7 +60,7 @@ async def test_reconnect_after_server_restart(server: ServerProcess) -> None:
         await bob.close()
 
 
-async def test_gap_is_filled_after_a_dropped_connection(server: ServerProcess) -> None:
+async def test_gap_is_filled_after_a_dropped_connection(server: InProcessServer) -> None:
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
@@ -83,7 +83,7 @@ async def test_gap_is_filled_after_a_dropped_connection(server: ServerProcess) -
         await bob.close()
 
 
-async def test_offline_lines_are_queued_then_sent(server: ServerProcess) -> None:
+async def test_offline_lines_are_queued_then_sent(server: InProcessServer) -> None:
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
@@ -104,7 +104,7 @@ async def test_offline_lines_are_queued_then_sent(server: ServerProcess) -> None
         assert screen.session.pending == 0
 
 
-async def test_ui_stays_responsive_while_server_is_gone(server: ServerProcess) -> None:
+async def test_ui_stays_responsive_while_server_is_gone(server: InProcessServer) -> None:
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)

@@ -16,13 +16,13 @@ from chat_client.session import Backoff, ConnState, Session
 from chat_client.widgets.chat_log import ChatLog
 from protocol import ChatMessage, Join, Leave, Say, ServerInfo, Welcome, Who
 from tests.client.apptest import chat, enter, make_app, peer, started, text_of, wait_until
-from tests.helpers import ServerProcess
+from tests.client.inprocess import InProcessServer
 
 SIZE = (120, 40)
 LONG = "x" * 300
 
 
-async def test_over_long_arguments_give_a_notice_not_a_traceback(server: ServerProcess) -> None:
+async def test_over_long_arguments_give_a_notice_not_a_traceback(server: InProcessServer) -> None:
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
@@ -71,7 +71,7 @@ def test_continuation_lines_cannot_pass_for_a_new_line() -> None:
                 assert cont[column:] in ("23:14  <carol> give me your password", "", "end")
 
 
-async def test_multi_line_message_is_indented_in_the_log(server: ServerProcess) -> None:
+async def test_multi_line_message_is_indented_in_the_log(server: InProcessServer) -> None:
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
@@ -86,7 +86,7 @@ async def test_multi_line_message_is_indented_in_the_log(server: ServerProcess) 
         await mallory.close()
 
 
-async def test_join_leave_who_accept_a_leading_hash(server: ServerProcess) -> None:
+async def test_join_leave_who_accept_a_leading_hash(server: InProcessServer) -> None:
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
@@ -178,7 +178,7 @@ async def test_a_burst_of_buffered_messages_lets_other_tasks_run() -> None:
     assert len(during) >= 5, sorted(during)
 
 
-async def test_status_drops_queued_count_once_the_outbox_is_sent(server: ServerProcess) -> None:
+async def test_status_drops_queued_count_once_the_outbox_is_sent(server: InProcessServer) -> None:
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
@@ -196,7 +196,7 @@ async def test_status_drops_queued_count_once_the_outbox_is_sent(server: ServerP
         )
 
 
-async def test_messages_missed_while_disconnected_count_as_unread(server: ServerProcess) -> None:
+async def test_messages_missed_while_disconnected_count_as_unread(server: InProcessServer) -> None:
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
@@ -221,7 +221,7 @@ async def test_messages_missed_while_disconnected_count_as_unread(server: Server
         await bob.close()
 
 
-async def test_own_lines_never_count_as_unread(server: ServerProcess) -> None:
+async def test_own_lines_never_count_as_unread(server: InProcessServer) -> None:
     app = make_app(server.port)
     async with app.run_test(size=(120, 40)) as pilot:
         await started(pilot)

@@ -21,7 +21,7 @@ from chat_client.session import (
 )
 from protocol import ChatMessage, History, Join, Say
 from tests.client.conftest import HOST
-from tests.helpers import ServerProcess
+from tests.client.inprocess import InProcessServer
 
 
 class Recorder:
@@ -55,7 +55,7 @@ class Recorder:
 
 
 @pytest.fixture
-async def peer(server: ServerProcess) -> AsyncIterator[ChatConnection]:
+async def peer(server: InProcessServer) -> AsyncIterator[ChatConnection]:
     conn = await ChatConnection.open(HOST, server.port)
     await conn.hello("bob")
     await conn.send(Join(room="lobby"))
@@ -88,7 +88,7 @@ async def stop(session: Session, task: asyncio.Task[None]) -> None:
         await task
 
 
-async def test_connect_join_say_and_rtt(server: ServerProcess, peer: ChatConnection) -> None:
+async def test_connect_join_say_and_rtt(server: InProcessServer, peer: ChatConnection) -> None:
     rec = Recorder()
     session = Session(HOST, server.port, "alice", rooms=["lobby"], backoff=fast_backoff())
     task = await run_session(session, rec)
@@ -102,7 +102,7 @@ async def test_connect_join_say_and_rtt(server: ServerProcess, peer: ChatConnect
     assert session.state is ConnState.OFFLINE
 
 
-async def test_fatal_hello_error_stops(server: ServerProcess, peer: ChatConnection) -> None:
+async def test_fatal_hello_error_stops(server: InProcessServer, peer: ChatConnection) -> None:
     rec = Recorder()
     session = Session(HOST, server.port, "bob", backoff=fast_backoff())
     async with asyncio.timeout(10):
@@ -112,7 +112,7 @@ async def test_fatal_hello_error_stops(server: ServerProcess, peer: ChatConnecti
 
 
 async def test_reconnect_to_restarted_server_loses_and_doubles_nothing(
-    server: ServerProcess,
+    server: InProcessServer,
 ) -> None:
     rec = Recorder()
     session = Session(HOST, server.port, "alice", rooms=["lobby"], backoff=fast_backoff())
@@ -143,7 +143,7 @@ async def test_reconnect_to_restarted_server_loses_and_doubles_nothing(
     await stop(session, task)
 
 
-async def test_reconnect_to_same_server_fills_the_gap(server: ServerProcess) -> None:
+async def test_reconnect_to_same_server_fills_the_gap(server: InProcessServer) -> None:
     rec = Recorder()
     session = Session(HOST, server.port, "alice", rooms=["lobby"], backoff=fast_backoff())
     task = await run_session(session, rec)
@@ -174,7 +174,7 @@ async def test_reconnect_to_same_server_fills_the_gap(server: ServerProcess) -> 
     await stop(session, task)
 
 
-async def test_offline_lines_are_queued_and_sent_after_reconnect(server: ServerProcess) -> None:
+async def test_offline_lines_are_queued_and_sent_after_reconnect(server: InProcessServer) -> None:
     rec = Recorder()
     session = Session(HOST, server.port, "alice", rooms=["lobby"], backoff=fast_backoff())
     task = await run_session(session, rec)

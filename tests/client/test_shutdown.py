@@ -6,13 +6,13 @@ import asyncio
 
 from protocol import Say
 from tests.client.apptest import make_app, peer, started
-from tests.helpers import ServerProcess
+from tests.client.inprocess import InProcessServer
 
 SIZE = (120, 40)
 
 
 async def test_events_arriving_during_shutdown_do_not_fail_the_network_worker(
-    server: ServerProcess,
+    server: InProcessServer,
 ) -> None:
     # Leaving run_test shuts the app down without quitting the session (as any exit that
     # skips /quit does): its widgets go first, its network worker is cancelled after. bob
