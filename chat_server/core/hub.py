@@ -27,6 +27,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -192,7 +193,10 @@ class Hub:
                     else:
                         self._dispatch(conn, message)
             else:
-                conn.waiting.extend(bodies)
+                if conn.waiting is None:
+                    conn.waiting = deque(bodies)
+                else:
+                    conn.waiting.extend(bodies)
                 self._run_waiting(conn, now)
         if fatal is not None and not conn.closed:
             if conn.waiting:
@@ -284,7 +288,7 @@ class Hub:
         self.nicks.release(conn)
         self.throttled.pop(conn, None)
         self.outbox.forget(conn)
-        conn.waiting.clear()
+        conn.waiting = None
         conn.held = None
         if conn.rooms:
             leave_all(self, conn, reason)
@@ -326,6 +330,8 @@ class Hub:
         flood = conn.flood
         assert flood is not None
         waiting = conn.waiting
+        if waiting is None:
+            return
         while waiting and not conn.closed:
             body = waiting[0]
             held = conn.held
@@ -344,6 +350,7 @@ class Hub:
             if not isinstance(held, Malformed):
                 self._dispatch(conn, held)
         if not conn.closed:
+            conn.waiting = None
             if conn.doomed is not None:
                 self.fail(conn, conn.doomed)
             else:
@@ -354,7 +361,7 @@ class Hub:
         if conn not in self.throttled:
             self.throttled[conn] = None
             conn.io.pause_reading()
-        if len(conn.waiting) > limits.max_waiting:
+        if conn.waiting is not None and len(conn.waiting) > limits.max_waiting:
             if conn.waiting_since is None:
                 conn.waiting_since = now
             elif now - conn.waiting_since > limits.max_waiting_seconds:
