@@ -89,6 +89,28 @@ class _Window:
         return times[0] + window - now
 
 
+def _count(
+    table: dict[str, _Window],
+    address: str,
+    limit: int,
+    span: float,
+    now: float,
+    code: ErrorCode,
+    what: str,
+) -> None:
+    """Record one event for `address` in `table`, or refuse it with `code` and `retry_after`
+    when `limit` of them already fall within the last `span` seconds."""
+    window = table.setdefault(address, _Window(limit))
+    wait = window.retry_after(limit, span, now)
+    if wait:
+        raise ProtocolError(
+            code,
+            f"more than {limit} {what} from your address in {span:g} seconds",
+            retry_after=wait,
+        )
+    window.times.append(now)
+
+
 def address_bucket(host: str | None) -> str | None:
     """The key the per-address caps count under: the IPv4 address, or the IPv6 /64."""
     if host is None:
@@ -135,16 +157,15 @@ class AddressGuard:
                 ErrorCode.TOO_MANY_CONNECTIONS,
                 f"your address already has {limits.connections} connections open",
             )
-        window = self._connects.setdefault(address, _Window(limits.connects))
-        wait = window.retry_after(limits.connects, limits.connects_window, now)
-        if wait:
-            raise ProtocolError(
-                ErrorCode.TOO_MANY_CONNECTIONS,
-                f"more than {limits.connects} new connections from your address in "
-                f"{limits.connects_window:g} seconds",
-                retry_after=wait,
-            )
-        window.times.append(now)
+        _count(
+            self._connects,
+            address,
+            limits.connects,
+            limits.connects_window,
+            now,
+            ErrorCode.TOO_MANY_CONNECTIONS,
+            "new connections",
+        )
         self.connections[address] = held + 1
 
     def release(self, address: str) -> None:
@@ -157,16 +178,15 @@ class AddressGuard:
     def create_room(self, address: str, now: float) -> None:
         """Count a room created from `address`, or raise `rate_limited`."""
         limits = self.limits
-        window = self._rooms.setdefault(address, _Window(limits.rooms_created))
-        wait = window.retry_after(limits.rooms_created, limits.rooms_window, now)
-        if wait:
-            raise ProtocolError(
-                ErrorCode.RATE_LIMITED,
-                f"more than {limits.rooms_created} new rooms from your address in "
-                f"{limits.rooms_window:g} seconds",
-                retry_after=wait,
-            )
-        window.times.append(now)
+        _count(
+            self._rooms,
+            address,
+            limits.rooms_created,
+            limits.rooms_window,
+            now,
+            ErrorCode.RATE_LIMITED,
+            "new rooms",
+        )
 
     def password_throttled(self, address: str, now: float) -> float:
         """Seconds until `address` may try a password again (0.0: now)."""
