@@ -147,6 +147,15 @@ class ServerProcess:
     def output(self) -> str:
         return "".join(self.log)
 
+    async def logged(self, text: str, timeout: float = WAIT) -> bool:
+        """Wait, bounded, until the server's log (read by a pump thread) contains text."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
 
 class WireClient:
     """A test client that speaks raw frames and returns server messages as plain dicts."""
