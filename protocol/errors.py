@@ -30,6 +30,11 @@ class ErrorCode(StrEnum):
     TOO_MANY_CONNECTIONS = "too_many_connections"
     LIMIT_REACHED = "limit_reached"
     INTERNAL_ERROR = "internal_error"
+    NICK_REGISTERED = "nick_registered"
+    BAD_LOGIN = "bad_login"
+    REPLACED = "replaced"
+    NOT_LOGGED_IN = "not_logged_in"
+    STORE_UNAVAILABLE = "store_unavailable"
 
 
 #: Codes after which the server always closes the connection.
@@ -43,6 +48,7 @@ FATAL_CODES = frozenset(
         ErrorCode.IDLE_TIMEOUT,
         ErrorCode.FLOOD,
         ErrorCode.TOO_MANY_CONNECTIONS,
+        ErrorCode.REPLACED,
     }
 )
 

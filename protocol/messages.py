@@ -28,11 +28,23 @@ class _Message(BaseModel):
 # ----------------------------------------------------------------- client to server
 
 
+class Auth(_Message):
+    """`hello.auth`: log in to the account named by `hello.nick`."""
+
+    password: _Short
+
+
+#: An account password: what `register` and `passwd.new` accept.
+_NewPassword = Annotated[str, Field(min_length=8, max_length=256)]
+
+
 class Hello(_Message):
     type: Literal["hello"] = "hello"
     nick: _Short
     protocol: int
-    password: _Short | None = None
+    password: _Short | None = None  # the server password, when the server has one
+    # Added to version 1 later: log in to the account named by `nick`.
+    auth: Auth | None = None
 
 
 class Join(_Message):
@@ -86,13 +98,60 @@ class Ping(_Message):
     token: _Ref
 
 
+class GetHistory(_Message):
+    """Older messages of a room, a page at a time (answered by `history` with `before`)."""
+
+    type: Literal["history"] = "history"
+    room: _Short
+    before: int | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+
+
+class Search(_Message):
+    type: Literal["search"] = "search"
+    room: _Short
+    query: Annotated[str, Field(min_length=1, max_length=256)]
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+
+
+class Register(_Message):
+    type: Literal["register"] = "register"
+    password: _NewPassword
+
+
+class Passwd(_Message):
+    type: Literal["passwd"] = "passwd"
+    old: _Short
+    new: _NewPassword
+
+
+class Unregister(_Message):
+    type: Literal["unregister"] = "unregister"
+    password: _Short
+
+
 class Quit(_Message):
     type: Literal["quit"] = "quit"
     reason: _Short | None = None
 
 
 ClientMessage = Annotated[
-    Hello | Join | Leave | Say | SendDm | ChangeNick | Who | ListRooms | SetTopic | Ping | Quit,
+    Hello
+    | Join
+    | Leave
+    | Say
+    | SendDm
+    | ChangeNick
+    | Who
+    | ListRooms
+    | SetTopic
+    | Ping
+    | Quit
+    | GetHistory
+    | Search
+    | Register
+    | Passwd
+    | Unregister,
     Field(discriminator="type"),
 ]
 CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -116,6 +175,8 @@ class Welcome(_Message):
     # Added to version 1 after its first release (so optional here): a token that changes
     # whenever the server restarts. Message ids are only comparable within one instance.
     instance: str | None = None
+    # Added later: the account this connection is logged in to.
+    account: str | None = None
 
 
 class Joined(_Message):
@@ -140,6 +201,40 @@ class History(_Message):
     type: Literal["history"] = "history"
     room: str
     messages: list[ChatMessage]
+    # Added later, in answers to a `history` request only: its `before`, echoed, and
+    # `complete: true` when no older message exists.
+    before: int | None = None
+    complete: bool | None = None
+
+
+class SearchResults(_Message):
+    type: Literal["search_results"] = "search_results"
+    room: str
+    query: str
+    messages: list[ChatMessage]  # newest first
+
+
+class Registered(_Message):
+    type: Literal["registered"] = "registered"
+    account: str
+
+
+class PasswdChanged(_Message):
+    type: Literal["passwd_changed"] = "passwd_changed"
+
+
+class Unregistered(_Message):
+    type: Literal["unregistered"] = "unregistered"
+    account: str
+
+
+class Notice(_Message):
+    """A line from the server itself (or, later, an admin) to every connection."""
+
+    type: Literal["notice"] = "notice"
+    text: str
+    sender: str = Field(alias="from")
+    ts: str
 
 
 class Left(_Message):
@@ -158,6 +253,9 @@ class DirectMessage(_Message):
     text: str
     ts: str
     ref: str | None = None
+    # Added later: true when the message was stored for an offline account (on the sender's
+    # echo) or is delivered from that store at login.
+    offline: bool | None = None
 
 
 class NickChanged(_Message):
@@ -226,7 +324,12 @@ ServerMessage = Annotated[
     | Topic
     | Pong
     | Error
-    | Bye,
+    | Bye
+    | SearchResults
+    | Registered
+    | PasswdChanged
+    | Unregistered
+    | Notice,
     Field(discriminator="type"),
 ]
 SERVER_MESSAGE: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
