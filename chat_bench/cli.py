@@ -19,16 +19,20 @@ from chat_bench.results import RunResult, check_targets, issue_targets, summaris
 from chat_bench.runner import (
     BASELINES,
     LOAD_CPU,
+    STORES,
     can_pin,
     lower_own_priority,
     pin_self,
     raise_nofile,
     redis_available,
     registered_backends,
+    server_label,
+    split_label,
 )
 from chat_bench.scenarios import Settings, run
+from chat_bench.store import Databases
 
-SCENARIOS = ("fanout", "latency", "idle", "churn", "flood")
+SCENARIOS = ("fanout", "latency", "idle", "churn", "flood", "store")
 DEFAULT_CLIENTS = [10, 100, 1000]
 DEFAULT_IDLE = 10_000
 DEFAULT_OBSERVERS = 10
@@ -71,6 +75,24 @@ def _name_list(value: str) -> list[str]:
     return names
 
 
+def _store_list(value: str) -> list[str]:
+    names = list(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    unknown = [n for n in names if n not in STORES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"name stores from {', '.join(STORES)}"
+            + (f" (not {', '.join(unknown)})" if unknown else "")
+        )
+    return names
+
+
+def _messages(value: str) -> int:
+    number = _at_least_one(value)
+    if number < 100:
+        raise argparse.ArgumentTypeError("must be at least 100")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     registered = registered_backends()
     parser = argparse.ArgumentParser(
@@ -89,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
             "timeout; the whole run stops starting new measurements after --max-time seconds\n"
             "(default 900) and reports the rest as skipped. With no arguments it runs every\n"
             "registered backend, the baselines and all scenarios (10,000 idle connections;\n"
-            "flood runs for the backends only), which takes a few minutes on a 2-core machine."
+            "flood runs for the backends only; store builds one SQLite database of\n"
+            "--store-messages messages and starts each backend on it), which takes a few\n"
+            "minutes on a 2-core machine."
         ),
     )
     parser.add_argument(
@@ -97,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_name_list,
         default=registered,
         help=f"backends to measure (default: every registered one: {','.join(registered)})",
+    )
+    parser.add_argument(
+        "--stores",
+        type=_store_list,
+        default=["memory"],
+        help="stores each backend runs with, side by side: memory (--db :memory:) and sqlite "
+        "(a fresh database file per server, --durability normal), reported as e.g. asyncio "
+        "and asyncio+sqlite; the baselines run once (default: memory)",
     )
     parser.add_argument(
         "--scenario",
@@ -174,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default: {Settings.flooder_address})",
     )
     parser.add_argument(
+        "--store-messages",
+        type=_messages,
+        default=Settings.store_messages,
+        help="store: messages in the SQLite database the backends open "
+        f"(default: {Settings.store_messages:,})",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=1,
@@ -201,10 +240,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def servers_of(backends: list[str], stores: list[str], baselines: list[str]) -> list[str]:
+    """The labels of the servers a run measures: each backend with each store, then the
+    baselines once."""
+    return [server_label(b, store) for b in backends for store in stores] + baselines
+
+
 def plan(args: argparse.Namespace, servers: list[str]) -> list[tuple[str, str, int, int]]:
     scenarios = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     out = []
     for scenario in scenarios:
+        if scenario == "store":
+            # SQLite's own scenario: once per backend, whatever --stores says.
+            backends = dict.fromkeys(split_label(s)[0] for s in servers if s not in BASELINES)
+            for backend in backends:
+                label = server_label(backend, "sqlite")
+                out += [(scenario, label, args.store_messages, k) for k in range(args.repeat)]
+            continue
         if scenario in ("fanout", "latency"):
             sizes = args.clients
         elif scenario == "idle":
@@ -238,14 +290,16 @@ def main(argv: list[str] | None = None) -> int:
         pin_self(LOAD_CPU)
         lower_own_priority()
     nofile = raise_nofile()
-    servers = [b for b in args.backends if b in registered]
+    backends = [b for b in args.backends if b in registered]
     notes: list[str] = []
+    baselines: list[str] = []
     if not args.no_baselines:
-        servers.append("naive")
+        baselines.append("naive")
         if redis_available():
-            servers.append("redis")
+            baselines.append("redis")
         else:
             notes.append("redis: not available (redis-server is not on PATH)")
+    servers = servers_of(backends, args.stores, baselines)
     if not pin:
         notes.append("not pinned: this machine does not offer CPUs 0 and 1 to this process")
     if args.max_outbuf is not None:
@@ -263,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         observer_rate=args.observer_rate,
         flood_rounds=args.flood_rounds,
         flooder_address=args.flooder_address,
+        store_messages=args.store_messages,
         pin=pin,
     )
     runs: list[RunResult] = [
@@ -271,15 +326,18 @@ def main(argv: list[str] | None = None) -> int:
     ]
     todo = plan(args, servers)
     began = time.monotonic()
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        refresh_per_second=2,
-    ) as progress:
+    with (
+        Databases() as databases,
+        Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            refresh_per_second=2,
+        ) as progress,
+    ):
         task = progress.add_task("starting", total=len(todo))
         for scenario, server, n, k in todo:
             label = f"{scenario} {server} N={n}" + (f" #{k + 1}" if args.repeat > 1 else "")
@@ -289,12 +347,13 @@ def main(argv: list[str] | None = None) -> int:
                     RunResult(scenario, server, n, k, status="skipped", error="--max-time reached")
                 )
             else:
-                runs.append(run(scenario, server, n, k, settings))
+                runs.append(run(scenario, server, n, k, settings, databases))
             progress.advance(task)
     elapsed = time.monotonic() - began
     summaries = summarise([r for r in runs if r.scenario != "-"])
     targets = check_targets(
-        issue_targets(args.backends, args.clients, args.idle_clients, args.observers), summaries
+        issue_targets(args.backends, args.clients, args.idle_clients, args.observers, args.stores),
+        summaries,
     )
     for run_result in runs:
         if run_result.scenario == "-":

@@ -12,7 +12,20 @@ from pathlib import Path
 
 from chat_bench.results import Summary
 
-_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+_COLOURS = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#aec7e8",
+    "#ffbb78",
+]
 _PANEL_W, _PANEL_H = 460, 300
 _LEFT, _TOP, _BOTTOM = 70, 40, 50
 

@@ -17,6 +17,7 @@ from chat_bench.results import (
     TargetResult,
     ratio,
 )
+from chat_bench.runner import split_label
 
 _STATUS_STYLE = {
     "ok": "green",
@@ -44,12 +45,16 @@ def scenario_table(scenario: str, summaries: list[Summary]) -> Table:
     better = "higher" if primary in HIGHER_IS_BETTER else "lower"
     table = Table(title=f"{scenario} ({LABELS[primary]}: {better} is better)")
     table.add_column("N", justify="right")
-    table.add_column("server")
+    _server_column(table, rows)
     for metric in metrics:
         table.add_column(LABELS[metric], justify="right")
         if _has_ratio(metric, primary):
             table.add_column("x naive", justify="right")
     table.add_column(f"{LABELS[primary]} x redis", justify="right")
+    # Servers on another store than memory, beside the same backend on memory (one run).
+    stores = any(split_label(s.backend)[1] != "memory" for s in rows)
+    if stores:
+        table.add_column(f"{LABELS[primary]} x memory", justify="right")
     table.add_column("srv CPU used/wanted", justify="right")
     table.add_column("gen CPU used/wanted", justify="right")
     table.add_column("status")
@@ -63,6 +68,10 @@ def scenario_table(scenario: str, summaries: list[Summary]) -> Table:
                 cells.append(f"{r:.2f}x" if r is not None else "-")
         r = ratio(summaries, s, primary, "redis")
         cells.append(f"{r:.2f}x" if r is not None else "-")
+        if stores:
+            backend, store = split_label(s.backend)
+            r = ratio(summaries, s, primary, backend) if store != "memory" else None
+            cells.append(f"{r:.2f}x" if r is not None else "-")
         cells.append(_share(s.server_cpu, s.server_demand))
         cells.append(_share(s.gen_cpu, s.gen_demand))
         style = _STATUS_STYLE.get(s.status, "")
@@ -79,7 +88,7 @@ def flood_table(summaries: list[Summary]) -> Table:
         "lower is better)"
     )
     table.add_column("N", justify="right")
-    table.add_column("server")
+    _server_column(table, [s for s in summaries if s.scenario == "flood"])
     # Two short lines per header, so the table fits 160 columns without cropping names.
     headers = {
         "alone_p50_ms": "alone\np50 ms",
@@ -123,6 +132,43 @@ def flood_table(summaries: list[Summary]) -> Table:
     return table
 
 
+def store_table(summaries: list[Summary]) -> Table:
+    """Each backend on a SQLite database of N messages: start, paging, search, size."""
+    table = Table(
+        title="store (a backend on a SQLite database of N messages in one room: lower is better)"
+    )
+    table.add_column("N", justify="right")
+    _server_column(table, [s for s in summaries if s.scenario == "store"])
+    headers = {
+        "start_s": "start s",
+        "start_memory_s": "start s\n:memory:",
+        "join_ms": "join\nms",
+        "history_p50_ms": "history\np50 ms",
+        "history_p99_ms": "history\np99 ms",
+        "search_p50_ms": "search\np50 ms",
+        "search_p99_ms": "search\np99 ms",
+        "search_results": "results/\nsearch",
+        "bytes_per_message": "bytes/\nmessage",
+        "build_s": "build s",
+    }
+    for metric in METRICS["store"]:
+        table.add_column(headers.get(metric, LABELS[metric]), justify="right")
+    table.add_column("pages/\nsearches", justify="right")
+    table.add_column("status")
+    for s in (s for s in summaries if s.scenario == "store"):
+        cells = [f"{s.clients:,}", s.backend]
+        for metric in METRICS["store"]:
+            value = s.metrics.get(metric)
+            cells.append(fmt(value) if value is not None else "-")
+        counts = [s.metrics.get(k) for k in ("history_pages", "searches")]
+        cells.append("/".join(f"{c:.0f}" for c in counts) if None not in counts else "-")
+        style = _STATUS_STYLE.get(s.status, "")
+        status = s.status if s.error is None else f"{s.status}: {s.error}"
+        cells.append(f"[{style}]{_short(status)}[/]" if style else _short(status))
+        table.add_row(*cells)
+    return table
+
+
 def _cut(s: Summary) -> str:
     """How many flooder connections were disconnected, of how many, and the earliest when."""
     usable = [r for r in s.runs if "flooder_cut" in r.metrics]
@@ -135,6 +181,13 @@ def _cut(s: Summary) -> str:
     times = [r.metrics["flooder_cut_after_s"] for r in usable if "flooder_cut_after_s" in r.metrics]
     when = f", {min(times):.1f}s" if times else ""
     return f"{cut}/{slices}{when}"
+
+
+def _server_column(table: Table, rows: list[Summary]) -> None:
+    """The server's label, never shortened (`asyncio+sqlite` must not read as `asyncio`)."""
+    table.add_column(
+        "server", no_wrap=True, min_width=max((len(s.backend) for s in rows), default=6)
+    )
 
 
 def _has_ratio(metric: str, primary: str) -> bool:
@@ -176,6 +229,8 @@ def print_report(
             console.print(scenario_table(scenario, summaries))
     if any(s.scenario == "flood" for s in summaries):
         console.print(flood_table(summaries))
+    if any(s.scenario == "store" for s in summaries):
+        console.print(store_table(summaries))
     if targets:
         console.print(targets_table(targets))
     for s in summaries:

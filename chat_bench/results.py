@@ -6,6 +6,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from chat_bench.runner import server_label, split_label
+
 #: The figure each scenario is judged by, and whether more of it is better.
 PRIMARY = {
     "fanout": "deliveries_per_s",
@@ -13,6 +15,7 @@ PRIMARY = {
     "idle": "bytes_per_conn",
     "churn": "sessions_per_s",
     "flood": "p99_ratio",
+    "store": "history_p99_ms",
 }
 HIGHER_IS_BETTER = {"deliveries_per_s", "messages_per_s", "sessions_per_s"}
 #: Columns shown per scenario, in order.
@@ -30,6 +33,18 @@ METRICS = {
         "flooder_accepted_per_s",
         "flooder_steady_per_s",
         "flooder_written",
+    ],
+    "store": [
+        "start_s",
+        "start_memory_s",
+        "join_ms",
+        "history_p50_ms",
+        "history_p99_ms",
+        "search_p50_ms",
+        "search_p99_ms",
+        "search_results",
+        "bytes_per_message",
+        "build_s",
     ],
 }
 LABELS = {
@@ -53,6 +68,19 @@ LABELS = {
     "flooder_accepted_per_s": "flooder msg/s",
     "flooder_steady_per_s": "after 1 s",
     "flooder_written": "flooder sent",
+    "start_s": "start s",
+    "start_memory_s": "start s (:memory:)",
+    "join_ms": "join ms",
+    "history_p50_ms": "history p50 ms",
+    "history_p99_ms": "history p99 ms",
+    "history_max_ms": "history max ms",
+    "search_p50_ms": "search p50 ms",
+    "search_p99_ms": "search p99 ms",
+    "search_max_ms": "search max ms",
+    "search_results": "results/search",
+    "search_hit_pct": "searches with results %",
+    "bytes_per_message": "bytes/message",
+    "build_s": "build s",
 }
 #: Metrics that are ratios already: shown as 1.23x.
 RATIOS = {"p99_ratio"}
@@ -226,9 +254,16 @@ class TargetResult:
 
 
 def issue_targets(
-    backends: list[str], clients: list[int], idle_clients: int, observers: int = 10
+    backends: list[str],
+    clients: list[int],
+    idle_clients: int,
+    observers: int = 10,
+    stores: list[str] | None = None,
 ) -> list[Target]:
-    """The numbers asked of each backend (issue 5, and flood control's), for this run."""
+    """The numbers asked of each backend (issue 5, flood control's, and the SQLite store's),
+    for this run. Targets of a backend name its memory-store label (`asyncio`); those of the
+    SQLite store compare `asyncio+sqlite` with `asyncio` of the same run."""
+    stores = stores or ["memory"]
     targets: list[Target] = []
     fast = {10: 4.0, 100: 15.0, 1000: 20.0}
     for backend in ("asyncio", "uvloop"):
@@ -251,10 +286,28 @@ def issue_targets(
         targets.append(Target("churn", backend, None, "rss_change_pct", 5.0, None, at_least=False))
     for backend in backends:
         targets.append(Target("flood", backend, observers, "p99_ratio", 1.5, None, at_least=False))
+    for backend in backends:
+        sqlite = server_label(backend, "sqlite")
+        if "memory" in stores:
+            for n in fast:
+                targets.append(Target("fanout", sqlite, n, "deliveries_per_s", 0.85, backend))
+            targets.append(Target("latency", sqlite, 100, "p99_ms", 1.2, backend, at_least=False))
+        if backend in ("asyncio", "uvloop"):
+            for n in (100, 1000):
+                targets.append(Target("fanout", sqlite, n, "deliveries_per_s", 1.0, "redis"))
+    for backend in backends:
+        sqlite = server_label(backend, "sqlite")
+        targets.append(Target("store", sqlite, None, "history_p99_ms", 5.0, None, at_least=False))
+        targets.append(Target("store", sqlite, None, "search_p99_ms", 50.0, None, at_least=False))
+        targets.append(Target("store", sqlite, None, "start_s", 2.0, None, at_least=False))
+    measured = {server_label(b, store) for b in backends for store in stores}
     return [
         t
         for t in targets
-        if t.backend in backends
+        if (
+            t.backend in measured
+            or (t.scenario == "store" and split_label(t.backend)[0] in backends)
+        )
         and (t.clients is None or t.scenario in ("idle", "flood") or t.clients in clients)
     ]
 
@@ -271,7 +324,7 @@ def check_targets(targets: list[Target], summaries: list[Summary]) -> list[Targe
         if t.versus is None:
             measured = value
             met = value <= t.factor if not t.at_least else value >= t.factor
-            detail = f"{value:.2f}x" if t.metric in RATIOS else f"{value:,.1f}"
+            detail = f"{value:.2f}x" if t.metric in RATIOS else _number(value)
         else:
             r = ratio(summaries, s, t.metric, t.versus)
             if r is None:
@@ -291,3 +344,7 @@ def check_targets(targets: list[Target], summaries: list[Summary]) -> list[Targe
             detail += " (other work on the server's CPU disturbed the run)"
         out.append(TargetResult(t, verdict, measured, detail))
     return out
+
+
+def _number(value: float) -> str:
+    return f"{value:,.1f}" if abs(value) >= 10 or value == int(value) else f"{value:.2f}"

@@ -21,6 +21,8 @@ from chat_server.backends.base import DEFAULT_WORKERS
 SERVER_CPU = 0
 LOAD_CPU = 1
 BASELINES = ("naive", "redis")
+#: Stores a chat_server can keep its rooms in (`--stores`); `memory` is the default.
+STORES = ("memory", "sqlite")
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -31,6 +33,17 @@ class ServerFailed(RuntimeError):
 def registered_backends() -> list[str]:
     """Every backend in chat_server's registry, in registry order."""
     return list(BACKENDS)
+
+
+def server_label(backend: str, store: str = "memory") -> str:
+    """How results name a server: `asyncio` on the memory store, `asyncio+sqlite` on SQLite."""
+    return backend if store == "memory" else f"{backend}+{store}"
+
+
+def split_label(label: str) -> tuple[str, str]:
+    """`server_label` undone: (backend, store)."""
+    backend, plus, store = label.partition("+")
+    return (backend, store) if plus else (label, "memory")
 
 
 def redis_available() -> bool:
@@ -88,10 +101,17 @@ def free_port() -> int:
 
 @dataclass
 class ServerProc:
-    """One server under test: a chat_server backend, or a baseline (`naive`, `redis`)."""
+    """One server under test: a chat_server backend, or a baseline (`naive`, `redis`).
+
+    A chat_server keeps its store in memory (`--db :memory:`) or, for `store="sqlite"`, in a
+    fresh database file in a temporary directory that `stop` removes, unless `db` names an
+    existing database to open (which is left in place).
+    """
 
     name: str
     max_outbuf: int | None = None
+    store: str = "memory"
+    db: str | None = None
     pin: bool = True
     # Connections the run will hold at once: the threadpool backend gets a worker for each
     # (its default pool of 512 would refuse the rest as server_full, by design).
@@ -100,6 +120,8 @@ class ServerProc:
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     pinned: bool = False
+    start_s: float = 0.0  # from spawning the process until it accepted a connection
+    _db_dir: str | None = field(default=None, repr=False)
     _log: tempfile._TemporaryFileWrapper[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -110,6 +132,22 @@ class ServerProc:
     @property
     def kind(self) -> str:
         return self.name if self.name in BASELINES else "chat"
+
+    @property
+    def label(self) -> str:
+        return self.name if self.kind != "chat" else server_label(self.name, self.store)
+
+    def _db_args(self) -> list[str]:
+        db = self.db
+        if db is None and self.store == "memory":
+            return ["--db", ":memory:"]
+        if db is None and self.store != "sqlite":
+            raise ServerFailed(f"unknown store {self.store!r} (known: {', '.join(STORES)})")
+        if db is None:
+            if self._db_dir is None:
+                self._db_dir = tempfile.mkdtemp(prefix="chat-bench-db-")
+            db = os.path.join(self._db_dir, "bench.db")
+        return ["--db", db, "--durability", "normal"]
 
     def command(self) -> list[str]:
         port = str(self.port)
@@ -124,19 +162,22 @@ class ServerProc:
             return [sys.executable, "-m", "chat_bench.naive", "--host", self.host, "--port", port]
         cmd = [sys.executable, "-m", "chat_server", "--backend", self.name]
         cmd += ["--host", self.host, "--port", port, "--log-level", "warning"]
+        cmd += self._db_args()
         if self.max_outbuf is not None:
             cmd += ["--max-outbuf", str(self.max_outbuf)]
         if self.name == "threadpool" and self.capacity > DEFAULT_WORKERS:
             cmd += ["--workers", str(self.capacity + 64)]
         return cmd
 
-    def start(self, timeout: float = 15.0) -> ServerProc:
+    def start(self, timeout: float = 15.0, poll: float = 0.05) -> ServerProc:
+        """Spawn the server and wait (every `poll` seconds) until it accepts a connection."""
         self.port = free_port()
         cmd = self.command()
         if self.pin and shutil.which("taskset"):
             cmd = ["taskset", "-c", str(SERVER_CPU), *cmd]
         self._log = tempfile.NamedTemporaryFile(prefix="chat-bench-", suffix=".log")  # noqa: SIM115 (closed in stop)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        spawned = time.monotonic()
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, env=env
         )
@@ -153,9 +194,10 @@ class ServerProc:
                 raise ServerFailed(f"{self.name} exited with {self.proc.returncode}: {self.log()}")
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.5):
+                    self.start_s = time.monotonic() - spawned
                     return self
             except OSError:
-                time.sleep(0.05)
+                time.sleep(poll)
         self.stop()
         raise ServerFailed(f"{self.name} did not accept connections within {timeout:g}s")
 
@@ -199,6 +241,9 @@ class ServerProc:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self._db_dir is not None:
+            shutil.rmtree(self._db_dir, ignore_errors=True)
+            self._db_dir = None
 
 
 @dataclass

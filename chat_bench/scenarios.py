@@ -1,4 +1,4 @@
-"""The five scenarios as seen from chat-bench: start a server, drive workers, measure, check."""
+"""The scenarios as seen from chat-bench: start a server, drive workers, measure, check."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ from array import array
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chat_bench import wire
 from chat_bench.loadgen import Job, worker_main
 from chat_bench.results import DISTURBED, RunResult
-from chat_bench.runner import ServerFailed, ServerProc, process_sched
+from chat_bench.runner import ServerFailed, ServerProc, process_sched, split_label
+
+if TYPE_CHECKING:
+    from chat_bench.store import Databases
 
 #: A server using this share of its core is saturated: the run measured the server.
 SATURATED = 0.85
@@ -43,6 +46,11 @@ class Settings:
     observer_rooms: int = 3  # flood: rooms the observers are spread over
     flooder_address: str = "127.0.0.2"  # flood: the flooder's source address (not exempt)
     flood_rounds: int = 2  # flood: alternations of a slice alone and a slice with a flooder
+    store_messages: int = 1_000_000  # store: messages in the database's one room
+    store_pages: int = 200  # store: `history` pages read back from the newest
+    store_page_size: int = 50  # store: `history.limit`
+    store_queries: int = 100  # store: `search` requests of one or two words
+    store_results: int = 20  # store: `search.limit`
     pin: bool = True
 
 
@@ -165,13 +173,37 @@ def _mark_bound(result: RunResult) -> None:
         )
 
 
-def run(scenario: str, backend: str, clients: int, repeat: int, settings: Settings) -> RunResult:
-    """One measurement. Never raises for a server or run problem: it is in the result."""
-    result = RunResult(scenario, backend, clients, repeat)
-    server = ServerProc(backend, max_outbuf=settings.max_outbuf, pin=settings.pin, capacity=clients)
+def run(
+    scenario: str,
+    label: str,
+    clients: int,
+    repeat: int,
+    settings: Settings,
+    databases: Databases | None = None,
+) -> RunResult:
+    """One measurement of the server `label` names (see `runner.server_label`). Never raises
+    for a server or run problem: it is in the result.
+
+    The store scenario opens a database of `clients` messages from `databases` (built there
+    once and kept for the other servers of the run), or builds its own for this run.
+    """
+    if scenario == "store":
+        from chat_bench import store  # it builds on this module
+
+        return store.run(label, clients, repeat, settings, databases)
+    result = RunResult(scenario, label, clients, repeat)
+    backend, db_store = split_label(label)
+    server = ServerProc(
+        backend,
+        max_outbuf=settings.max_outbuf,
+        store=db_store,
+        pin=settings.pin,
+        capacity=clients,
+    )
     try:
         server.start()
     except (ServerFailed, OSError) as exc:
+        server.stop()
         result.status = "unavailable"
         result.error = f"did not start: {exc}"
         return result

@@ -18,6 +18,7 @@ def test_quick_run_of_every_scenario_loses_nothing(tmp_path: Path) -> None:
     chart = tmp_path / "bench.svg"
     cmd = [sys.executable, "-m", "chat_bench", "--backends", "asyncio", "--scenario", "all"]
     cmd += ["--clients", "10", "--duration", "1", "--json", str(out), "--plot", str(chart)]
+    cmd += ["--store-messages", "2000"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=170)
     assert done.returncode == 0, done.stdout + done.stderr
     doc = json.loads(out.read_text())
@@ -26,8 +27,9 @@ def test_quick_run_of_every_scenario_loses_nothing(tmp_path: Path) -> None:
     for scenario in ("fanout", "latency", "idle", "churn"):
         for server in ("asyncio", "naive"):
             assert (scenario, server) in seen
-    # flood is measured for the backends only
+    # flood is measured for the backends only, store on SQLite only
     assert ("flood", "asyncio") in seen and ("flood", "naive") not in seen
+    assert ("store", "asyncio+sqlite") in seen and ("store", "naive") not in seen
     for r in runs:
         assert r["status"] in ("ok", "invalid"), r
         metrics = r["metrics"]
@@ -42,7 +44,12 @@ def test_quick_run_of_every_scenario_loses_nothing(tmp_path: Path) -> None:
         if r["scenario"] == "flood":
             assert metrics["messages"] == metrics["alone_messages"] > 0
             assert metrics["flooder_cut"] == 0
+        if r["scenario"] == "store":
+            # 2000 messages: the member pages back to the first one, then searches.
+            assert metrics["history_pages"] * 50 + metrics["replayed"] >= 2000
+            assert metrics["searches"] == 100
     assert "fanout" in done.stdout and "flood" in done.stdout and "targets" in done.stdout
+    assert "store" in done.stdout
     assert chart.read_text().startswith("<svg")
 
 
