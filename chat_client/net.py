@@ -13,6 +13,7 @@ from protocol import (
     DEFAULT_MAX_FRAME,
     PROTOCOL_VERSION,
     SERVER_MESSAGE,
+    Auth,
     ErrorCode,
     FrameDecoder,
     Hello,
@@ -110,9 +111,21 @@ class ChatConnection:
             except ConnectionClosed:
                 return
 
-    async def hello(self, nick: str, password: str | None = None, timeout: float = 10.0) -> Welcome:
-        """Register; return `welcome` or raise HelloRejected / ConnectionClosed / TimeoutError."""
-        await self.send(Hello(nick=nick, protocol=PROTOCOL_VERSION, password=password))
+    async def hello(
+        self,
+        nick: str,
+        password: str | None = None,
+        timeout: float = 10.0,
+        *,
+        account_password: str | None = None,
+    ) -> Welcome:
+        """Register; return `welcome` or raise HelloRejected / ConnectionClosed / TimeoutError.
+
+        `password` is the server's password; `account_password` logs in to the account named
+        by `nick` (`hello.auth`).
+        """
+        auth = Auth(password=account_password) if account_password is not None else None
+        await self.send(Hello(nick=nick, protocol=PROTOCOL_VERSION, password=password, auth=auth))
         async with asyncio.timeout(timeout):
             while True:
                 message = await self.recv()

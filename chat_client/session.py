@@ -14,6 +14,15 @@ full history. For a server that does not send `instance`, a message is only drop
 if both its id and its timestamp are not above the room's mark, so the live messages of a
 restarted server are still shown.
 
+Accounts: with an account password (`account_password`, or `login()`), every `hello`, the
+automatic reconnects included, carries `auth`. `hello` is once per connection, so `login()` on
+a live connection says `quit` and connects again at once. The session stops reconnecting on
+its own (a `Halted` event; `retry_now()` or `login()` connects again) when retrying cannot
+help: another login took the nick (`replaced`: two devices would otherwise take the nick from
+each other forever), or on a reconnect the nick turned out to be an account
+(`nick_registered`) or the password was refused (`bad_login`). A successful `register` or
+`passwd` makes its password the one used for the next logins; `unregister` forgets it.
+
 Offline policy: chat lines (`say`, `dm`) and joins submitted while offline are kept in order
 in an outbox and sent after the next successful reconnect and rejoin (the UI marks them as
 queued). Nothing submitted is silently dropped: `submit` says whether it went out now.
@@ -33,6 +42,7 @@ from enum import StrEnum
 from chat_client.commands import quit_reason
 from chat_client.net import ChatConnection, ConnectionClosed, HelloRejected
 from protocol import (
+    Bye,
     ChatMessage,
     DirectMessage,
     Error,
@@ -42,12 +52,17 @@ from protocol import (
     Joined,
     Left,
     NickChanged,
+    Passwd,
+    PasswdChanged,
     Ping,
     Pong,
     Quit,
+    Register,
+    Registered,
     Say,
     SendDm,
     ServerMessage,
+    Unregistered,
     Welcome,
 )
 from protocol.messages import _Message
@@ -60,8 +75,14 @@ HELLO_FATAL = frozenset(
         ErrorCode.BAD_PASSWORD,
         ErrorCode.UNSUPPORTED_PROTOCOL,
         ErrorCode.NICK_TAKEN,
+        ErrorCode.NICK_REGISTERED,
+        ErrorCode.BAD_LOGIN,
     }
 )
+#: Errors to `hello` on a reconnect after which retrying cannot help: the session halts.
+HELLO_HALT = frozenset({ErrorCode.NICK_REGISTERED, ErrorCode.BAD_LOGIN})
+#: How long a connection given up for a new login may take to close after our `quit`.
+RELOGIN_LINGER = 2.0
 #: Requests kept while offline and sent after reconnecting; others are refused while offline.
 QUEUEABLE = (Say, SendDm, Join)
 MAX_OUTBOX = 500
@@ -114,7 +135,17 @@ class Rejected:
     error: Error
 
 
-SessionEvent = ServerMessage | StateChanged | Connected | RoundTrip | Rejected | OutboxDrained
+@dataclass(frozen=True, slots=True)
+class Halted:
+    """The session stopped reconnecting because of `error` (`replaced`, or a refused login on
+    a reconnect); `Session.retry_now()` or `Session.login()` connects again."""
+
+    error: Error
+
+
+SessionEvent = (
+    ServerMessage | StateChanged | Connected | RoundTrip | Rejected | OutboxDrained | Halted
+)
 
 
 @dataclass(slots=True)
@@ -158,6 +189,7 @@ class Session:
         nick: str,
         *,
         password: str | None = None,
+        account_password: str | None = None,
         rooms: Iterable[str] = (),
         ping_interval: float = 15.0,
         ping_timeout: float = 45.0,
@@ -168,6 +200,15 @@ class Session:
         self.port = port
         self.nick = nick
         self.password = password
+        self.account_password = account_password  # logs in with hello.auth when set
+        self.account: str | None = None  # the account this session is logged in to
+        self.halted: Error | None = None  # why the session stopped reconnecting, while it has
+        self._halt: Error | None = None  # set by `replaced`: halt once the connection ends
+        # Set by `login` on a live connection: how many queued requests still go out on it
+        # before it says `quit` (to connect again with the new password).
+        self._relogin: int | None = None
+        # Passwords of `register` / `passwd` in flight, used once the server confirms them.
+        self._new_passwords: dict[str, str] = {}
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.connect_timeout = connect_timeout
@@ -207,6 +248,10 @@ class Session:
             if len(self._outbox) >= MAX_OUTBOX:
                 raise OverflowError("too many messages waiting to be sent")
             self._queued_offline = True
+        if isinstance(message, Register):
+            self._new_passwords["register"] = message.password
+        elif isinstance(message, Passwd):
+            self._new_passwords["passwd"] = message.new
         self._outbox.append(message)
         self._wake_writer.set()
         return self.connected
@@ -217,8 +262,21 @@ class Session:
         return len(self._outbox)
 
     def retry_now(self) -> None:
-        """Cut the current backoff wait short."""
+        """Cut the current backoff wait short (or connect again after a halt)."""
         self._wake_retry.set()
+
+    def login(self, password: str) -> None:
+        """Log in to the account named by the nick with `password`, on every hello from now on.
+
+        `hello` is once per connection: a connected session finishes sending what is queued,
+        says `quit` and connects again at once; otherwise the next attempt starts now.
+        """
+        self.account_password = password
+        if self.connected:
+            self._relogin = len(self._outbox)
+            self._wake_writer.set()
+        else:
+            self.retry_now()
 
     async def quit(self, reason: str | None = None, timeout: float = 1.0) -> None:
         """Say goodbye (if connected) and stop reconnecting.
@@ -248,24 +306,32 @@ class Session:
         """Connect and stay connected until `stop`/`quit` or a fatal `hello` error."""
         self._emit = emit
         attempt = 0
-        reconnect = False
+        reconnect = self.welcome is not None
         while not self._stopped:
             self._set_state(ConnState.RECONNECTING if reconnect else ConnState.CONNECTING)
             reason = ""
             wait_at_least = 0.0
+            halt: Error | None = None
             try:
                 conn = await ChatConnection.open(self.host, self.port, self.connect_timeout)
             except (OSError, TimeoutError) as exc:
                 reason = f"cannot connect to {self.host}:{self.port}: {exc or 'timed out'}"
             else:
                 try:
-                    welcome = await conn.hello(self.nick, self.password, self.connect_timeout)
+                    welcome = await conn.hello(
+                        self.nick,
+                        self.password,
+                        self.connect_timeout,
+                        account_password=self.account_password,
+                    )
                 except HelloRejected as exc:
                     await conn.close()
                     if exc.error.code in HELLO_FATAL and not reconnect:
                         self._set_state(ConnState.OFFLINE, reason=exc.error.message)
                         emit(Rejected(exc.error))
                         return
+                    if exc.error.code in HELLO_HALT:
+                        halt = exc.error
                     reason = f"{exc.error.code}: {exc.error.message}"
                     # A rate limit says when trying again can work: never retry sooner.
                     wait_at_least = float(exc.error.retry_after or 0)
@@ -276,8 +342,16 @@ class Session:
                     attempt = 0
                     reason = await self._serve(conn, welcome, reconnect)
                     reconnect = True
+                    halt, self._halt = self._halt, None
             if self._stopped:
                 break
+            if halt is not None:
+                await self._halted(halt)
+                attempt = 0
+                continue
+            if self._relogin is not None:
+                self._relogin = None
+                continue  # at once: the connection was given up to log in
             delay = max(self.backoff.delay(attempt), wait_at_least)
             attempt += 1
             self._set_state(ConnState.RECONNECTING, retry_in=delay, reason=reason)
@@ -285,6 +359,16 @@ class Session:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_retry.wait(), delay)
         self._set_state(ConnState.OFFLINE, reason="stopped")
+
+    async def _halted(self, error: Error) -> None:
+        """Stay offline until `retry_now`, `login` or `stop`."""
+        self._relogin = None
+        self.halted = error
+        self._wake_retry.clear()
+        self._set_state(ConnState.OFFLINE, reason=f"{error.code}: {error.message}")
+        self._emit(Halted(error))
+        await self._wake_retry.wait()
+        self.halted = None
 
     def _set_state(self, state: ConnState, retry_in: float | None = None, reason: str = "") -> None:
         self.state = state
@@ -295,6 +379,7 @@ class Session:
         self._conn = conn
         self.welcome = welcome
         self.nick = welcome.nick
+        self.account = welcome.account
         self._pings.clear()
         tasks: list[asyncio.Task[None]] = []
         try:
@@ -342,12 +427,21 @@ class Session:
 
     async def _writer(self, conn: ChatConnection) -> None:
         while True:
-            while self._outbox:
+            while self._outbox and self._relogin != 0:
                 await conn.send(self._outbox[0])
                 self._outbox.popleft()
-            if self._queued_offline:
+                if self._relogin is not None:
+                    self._relogin -= 1
+            if self._queued_offline and not self._outbox:
                 self._queued_offline = False
                 self._emit(OutboxDrained())  # so the UI stops showing "N queued"
+            if self._relogin is not None:
+                # What was submitted before `login` has gone out; what comes after waits in
+                # the outbox for the next connection.
+                await conn.send(Quit())
+                await asyncio.sleep(RELOGIN_LINGER)
+                conn.abort()
+                return
             self._wake_writer.clear()
             await self._wake_writer.wait()
 
@@ -367,6 +461,8 @@ class Session:
 
     def _dispatch(self, message: ServerMessage) -> None:
         match message:
+            case History() if message.before is not None or message.complete is not None:
+                pass  # a page of older messages asked for: below every mark, shown as it is
             case ChatMessage():
                 mark = self.rooms.get(name_key(message.room))
                 if mark is not None:
@@ -391,6 +487,18 @@ class Session:
                 self.rooms.pop(name_key(message.room), None)
             case NickChanged() if name_key(message.old) == name_key(self.nick):
                 self.nick = message.new
+            case Error() if message.code == ErrorCode.REPLACED:
+                self._halt = message  # the server closes now: do not reconnect
+            case Bye() if self._relogin is not None:
+                return  # the goodbye to our own `quit` before logging in
+            case Registered():
+                self.account = message.account
+                self.account_password = self._new_passwords.pop("register", self.account_password)
+            case PasswdChanged():
+                self.account_password = self._new_passwords.pop("passwd", self.account_password)
+            case Unregistered():
+                self.account = None
+                self.account_password = None
             case Pong() if message.token in self._pings:
                 sent = self._pings.pop(message.token)
                 self.rtt = asyncio.get_running_loop().time() - sent
@@ -403,6 +511,7 @@ __all__ = [
     "Backoff",
     "ConnState",
     "Connected",
+    "Halted",
     "OutboxDrained",
     "Rejected",
     "RoomMark",
