@@ -12,6 +12,7 @@ from chat_client.palette import ChatCommands
 from chat_client.screens.chat import ChatScreen
 from chat_client.screens.connect import ConnectRequest, ConnectScreen
 from chat_client.session import Session
+from protocol import ErrorCode
 
 
 class ChatApp(App[None]):
@@ -32,35 +33,39 @@ class ChatApp(App[None]):
         room: str | None = None,
         password: str | None = None,
         *,
+        account_password: str | None = None,
         cursor_blink: bool = True,
         ping_interval: float = 15.0,
     ) -> None:
         super().__init__()
         self.host, self.port, self.nick, self.room = host, port, nick, room
         self.password = password
+        self.account_password = account_password
         self.cursor_blink = cursor_blink
         self.ping_interval = ping_interval
 
     def on_mount(self) -> None:
         if self.nick:
-            self.start_chat(ConnectRequest(self.host, self.port, self.nick))
+            self.start_chat(ConnectRequest(self.host, self.port, self.nick, self.account_password))
         else:
             self.ask_where()
 
     def ask_where(self, error: str = "") -> None:
         nick = self.nick or os.environ.get("USER", "")
-        screen = ConnectScreen(self.host, self.port, nick, error)
+        screen = ConnectScreen(self.host, self.port, nick, error, self.account_password or "")
         self.push_screen(screen, self.start_chat)
 
     def start_chat(self, request: ConnectRequest | None) -> None:
         if request is None:
             return
         self.host, self.port, self.nick = request.host, request.port, request.nick
+        self.account_password = request.account_password
         session = Session(
             request.host,
             request.port,
             request.nick,
             password=self.password,
+            account_password=request.account_password,
             rooms=[self.room] if self.room else [],
             ping_interval=self.ping_interval,
         )
@@ -71,6 +76,8 @@ class ChatApp(App[None]):
     def on_chat_screen_refused(self, event: ChatScreen.Refused) -> None:
         if isinstance(self.screen, ChatScreen):
             self.pop_screen()
+        if event.error is not None and event.error.code == ErrorCode.BAD_LOGIN:
+            self.account_password = None  # refused: the form asks for it again, empty
         self.ask_where(f"the server said: {event.reason}")
 
     async def action_quit(self) -> None:

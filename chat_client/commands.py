@@ -18,6 +18,8 @@ class CommandSpec:
     help: str
     aliases: tuple[str, ...] = ()
     takes_argument: bool = True
+    #: The argument holds a password: never echoed, logged or kept in the input history.
+    secret: bool = False
 
 
 COMMANDS: tuple[CommandSpec, ...] = (
@@ -29,6 +31,20 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("who", "/who [ROOM]", "list the members of a room", ("names",)),
     CommandSpec("rooms", "/rooms", "list the rooms on the server", ("list",), False),
     CommandSpec("topic", "/topic [TEXT]", "show or set the topic of the current room"),
+    CommandSpec(
+        "history", "/history [N]", "fetch N (50) older messages of the current room", ("more",)
+    ),
+    CommandSpec("search", "/search WORDS", "search the current room's messages", ("find",)),
+    CommandSpec(
+        "login", "/login PASSWORD", "log in to your nick's account (reconnects)", (), True, True
+    ),
+    CommandSpec(
+        "register", "/register PASSWORD", "make your nick an account (8+ chars)", (), True, True
+    ),
+    CommandSpec("passwd", "/passwd OLD NEW", "change your account password", (), True, True),
+    CommandSpec(
+        "unregister", "/unregister PASSWORD", "delete your account (frees the nick)", (), True, True
+    ),
     CommandSpec("clear", "/clear", "clear the current conversation's log", (), False),
     CommandSpec("help", "/help", "show this help", (), False),
     CommandSpec("quit", "/quit [REASON]", "leave the server and exit", ("exit",)),
@@ -61,6 +77,16 @@ def lookup(name: str) -> CommandSpec | None:
     return _BY_NAME.get(name.lower())
 
 
+def is_secret(line: str) -> bool:
+    """Whether `line` runs a command whose argument is a password (`/login`, `/passwd`, ...).
+
+    Such a line is never echoed, logged or kept in the input history.
+    """
+    split = split_command(line)
+    spec = lookup(split[0]) if split is not None else None
+    return spec is not None and spec.secret
+
+
 def command_names() -> list[str]:
     """Every command's main name, in /help order."""
     return [spec.name for spec in COMMANDS]
@@ -77,6 +103,33 @@ def room_arg(arg: str) -> str:
 def nick_arg(arg: str) -> str:
     """A nick typed by the user; raises ValueError with a one-line reason if it is unusable."""
     return normalize_nick(arg)
+
+
+#: `/history` without N fetches this many; the server takes 1 to 200.
+HISTORY_PAGE = 50
+#: `before` for a `history` request when the client holds no message of the room yet.
+NEWEST = 2**53 - 1
+
+
+def history_limit(arg: str) -> int:
+    """The N of `/history [N]`; raises ValueError with a one-line reason."""
+    if not arg:
+        return HISTORY_PAGE
+    try:
+        limit = int(arg.split()[0])
+    except ValueError:
+        raise ValueError("usage: /history [N], N a number from 1 to 200") from None
+    if not 1 <= limit <= 200:
+        raise ValueError("the server sends 1 to 200 messages at a time")
+    return limit
+
+
+def passwd_args(arg: str) -> tuple[str, str]:
+    """OLD and NEW of `/passwd OLD NEW` (neither may hold a space); ValueError otherwise."""
+    parts = arg.split()
+    if len(parts) != 2:
+        raise ValueError("usage: /passwd OLD NEW (passwords without spaces)")
+    return parts[0], parts[1]
 
 
 def quit_reason(text: str | None) -> str | None:

@@ -9,6 +9,8 @@ from enum import StrEnum
 from protocol.names import name_key
 
 SERVER_KEY = "server"
+#: Message ids remembered per room (a log keeps 5000 lines).
+MAX_IDS = 20_000
 
 
 class Kind(StrEnum):
@@ -32,6 +34,29 @@ class Conversation:
     topic_by: str = ""
     joined: bool = False
     live_marked: bool = False  # the history/live separator has been drawn
+    # Ids of the room's messages in the log, to page back from the oldest (`/history`) and
+    # to leave out what a page repeats; `history_complete`: the start of history is shown.
+    ids: set[int] = field(default_factory=set)
+    history_complete: bool = False
+
+    @property
+    def oldest_id(self) -> int | None:
+        return min(self.ids) if self.ids else None
+
+    def hold(self, message_id: int) -> bool:
+        """Note a message shown in the log; False if it is shown already."""
+        if message_id in self.ids:
+            return False
+        self.ids.add(message_id)
+        if len(self.ids) > MAX_IDS:
+            # The log keeps its last lines only; so does this, in bulk now and then.
+            self.ids = set(sorted(self.ids)[len(self.ids) // 2 :])
+        return True
+
+    def forget_ids(self) -> None:
+        """The log was cleared, or ids mean something else now (a new server instance)."""
+        self.ids.clear()
+        self.history_complete = False
 
     @property
     def label(self) -> str:

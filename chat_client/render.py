@@ -37,6 +37,8 @@ NOTICE_STYLE = "bold #e5c07b"
 ERROR_STYLE = "bold #e06c75"
 MENTION_STYLE = "bold reverse"
 HISTORY_MARK = "│"
+#: Marks every line of a search result block, so a result never passes for a live line.
+SEARCH_MARK = "»"
 #: Starts every continuation line of a multi-line message, under the text column.
 CONTINUATION_MARK = "┆ "
 
@@ -55,6 +57,15 @@ def clock(ts: str | None = None) -> str:
     except ValueError:
         return inert(ts[:5])
     return when.astimezone().strftime("%H:%M")
+
+
+def date_clock(ts: str) -> str:
+    """YYYY-MM-DD HH:MM in local time for a server timestamp (search results span days)."""
+    try:
+        when = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return inert(ts[:16])
+    return when.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def mention_pattern(nick: str) -> re.Pattern[str]:
@@ -98,9 +109,14 @@ def message_line(
     action: bool = False,
     mention: re.Pattern[str] | None = None,
     history: bool = False,
+    note: str | None = None,
+    prefix: Text | None = None,
 ) -> Text:
-    """`12:00  <nick> text`, or `12:00  * nick text` for an action."""
-    line = _prefix(ts, history)
+    """`12:00  <nick> text`, or `12:00  * nick text` for an action; `note` is ours, dim, after.
+
+    `prefix` replaces the time column (search results show the date too).
+    """
+    line = prefix.copy() if prefix is not None else _prefix(ts, history)
     colour = nick_colour(nick)
     if action:
         line.append("* ", style=colour)
@@ -112,9 +128,20 @@ def message_line(
         line.append(inert(nick), style=f"bold {colour}")
         line.append("> ", style="dim")
         line.append_text(_body(text, mention, line.cell_len))
+    if note:
+        line.append(f"  ({note})", style=SYSTEM_STYLE)
     if history:
         line.stylize("dim")
     return line
+
+
+def search_line(message_ts: str, nick: str, text: str, *, action: bool = False) -> Text:
+    """`» 2026-11-27 21:00  <nick> text`: one search result, dimmed, with its date."""
+    prefix = Text()
+    prefix.append(f"{SEARCH_MARK} ", style=NOTICE_STYLE)
+    prefix.append(date_clock(message_ts), style=TIME_STYLE)
+    prefix.append("  ", style=TIME_STYLE)
+    return message_line(message_ts, nick, text, action=action, prefix=prefix)
 
 
 def system_line(ts: str | None, *parts: str | tuple[str, str]) -> Text:
@@ -151,3 +178,13 @@ def separator_line(label: str, width: int = 60) -> Text:
     """A rule with a label, e.g. between history and live messages."""
     side = max(2, (width - len(label) - 2) // 2)
     return Text(f"{'─' * side} {label} {'─' * side}", style="dim")
+
+
+def server_notice_line(ts: str | None, sender: str, text: str) -> Text:
+    """`12:00  -! server: text`: an announcement from the server (a `notice` frame), one line."""
+    line = _prefix(ts, False)
+    line.append("-! ", style=NOTICE_STYLE)
+    line.append(inert(sender), style=NOTICE_STYLE)
+    line.append(": ", style=NOTICE_STYLE)
+    line.append(inert(text), style="bold")
+    return line

@@ -25,6 +25,7 @@ from chat_client.widgets.chat_input import ChatInput
 from chat_client.widgets.chat_log import ChatLog
 from chat_client.widgets.member_list import MemberList
 from chat_client.widgets.room_list import RoomList
+from protocol import Error
 from protocol.names import name_key
 
 
@@ -121,11 +122,15 @@ class ChatScreen(Screen[None]):
             self.notice(f"could not show an event: {type(exc).__name__}: {exc}", error=True)
 
     class Refused(Message):
-        """The server refused our nick or password; the app shows the connect form again."""
+        """The server refused our nick or password; the app shows the connect form again.
 
-        def __init__(self, reason: str) -> None:
+        `reason` says so in a line for the form; `error` is what the server sent.
+        """
+
+        def __init__(self, reason: str, error: Error | None = None) -> None:
             super().__init__()
             self.reason = reason
+            self.error = error
 
     # ------------------------------------------------------------------ input
 
@@ -149,11 +154,12 @@ class ChatScreen(Screen[None]):
         if self.session.state is ConnState.CONNECTED:
             self.notice("already connected")
         else:
-            self.session.retry_now()
+            self.session.retry_now()  # also after a halt (`replaced`, a refused login)
 
     def action_clear(self) -> None:
         conv = self.conversations.current
         self.query_one(f"#{conv.widget_id}", ChatLog).clear_lines()
+        conv.forget_ids()  # /history pages back from what is shown: from the newest now
 
     def action_quit(self) -> None:
         self.leave_app(None)

@@ -7,8 +7,11 @@ from typing import TYPE_CHECKING
 
 from chat_client.commands import (
     COMMANDS,
+    NEWEST,
+    history_limit,
     lookup,
     nick_arg,
+    passwd_args,
     request_error,
     room_arg,
     say_text,
@@ -20,12 +23,17 @@ from chat_client.widgets.bars import StatusBar
 from protocol import (
     ChangeNick,
     ClientMessage,
+    GetHistory,
     Join,
     Leave,
     ListRooms,
+    Passwd,
+    Register,
     Say,
+    Search,
     SendDm,
     SetTopic,
+    Unregister,
     Who,
 )
 
@@ -182,6 +190,57 @@ class SlashCommands:
         self.screen.topic_on_join.discard(room.key)
         self._submit(SetTopic(room=room.name, topic=arg))
 
+    def cmd_history(self, arg: str) -> None:
+        room = self._current_room()
+        if room is None:
+            self.screen.notice("/history works in rooms", error=True)
+            return
+        limit = history_limit(arg)
+        if room.history_complete:
+            self.screen.notice(f"the start of {room.label}'s history is shown already")
+            return
+        self._submit(GetHistory(room=room.name, before=room.oldest_id or NEWEST, limit=limit))
+
+    def cmd_search(self, arg: str) -> None:
+        room = self._current_room()
+        if room is None:
+            self.screen.notice("/search works in rooms", error=True)
+            return None
+        if not arg:
+            return self._usage("search")
+        self._submit(Search(room=room.name, query=arg))
+        return None
+
+    # Account commands: the argument is a password. It is never echoed (usage and errors
+    # never quote it), and ChatInput keeps these lines out of the input history.
+
+    def cmd_login(self, arg: str) -> None:
+        if not arg:
+            return self._usage("login")
+        session = self.screen.session
+        session.login(arg)
+        if session.connected:
+            self.screen.notice(f"logging in as {session.nick}: reconnecting with the password")
+        else:
+            self.screen.notice(f"logging in as {session.nick} when connecting")
+        return None
+
+    def cmd_register(self, arg: str) -> None:
+        if not arg:
+            return self._usage("register")
+        self._submit(Register(password=arg))
+        return None
+
+    def cmd_passwd(self, arg: str) -> None:
+        old, new = passwd_args(arg)
+        self._submit(Passwd(old=old, new=new))
+
+    def cmd_unregister(self, arg: str) -> None:
+        if not arg:
+            return self._usage("unregister")
+        self._submit(Unregister(password=arg))
+        return None
+
     def cmd_clear(self, arg: str) -> None:
         self.screen.action_clear()
 
@@ -197,6 +256,14 @@ class SlashCommands:
                 None,
                 "  tab completes nicks, commands and rooms; up/down recall lines; "
                 "//text says a line starting with /",
+            ),
+        )
+        self.screen.log_to(
+            conv,
+            system_line(
+                None,
+                "  PASSWORD is the rest of the line; lines with a password are not echoed "
+                "or kept in the input history",
             ),
         )
 

@@ -5,19 +5,23 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from chat_client.conversations import SERVER_KEY, room_key
+from chat_client.accounts import explain
+from chat_client.conversations import SERVER_KEY, Conversation, room_key
 from chat_client.render import (
     mention_pattern,
     message_line,
     nick_part,
     notice_line,
     quoted,
+    search_line,
     separator_line,
+    server_notice_line,
     system_line,
 )
 from chat_client.session import (
     Connected,
     ConnState,
+    Halted,
     OutboxDrained,
     Rejected,
     RoundTrip,
@@ -31,12 +35,18 @@ from protocol import (
     ChatMessage,
     DirectMessage,
     Error,
+    ErrorCode,
     History,
     Joined,
     Left,
     Members,
     NickChanged,
+    Notice,
+    PasswdChanged,
+    Registered,
+    SearchResults,
     Topic,
+    Unregistered,
 )
 from protocol import (
     RoomList as RoomListing,
@@ -77,8 +87,10 @@ class ServerEvents:
                 status.redraw()
             case Rejected():
                 self.screen.post_message(
-                    self.screen.Refused(f"{event.error.code}: {event.error.message}")
+                    self.screen.Refused(explain(event.error, self.screen.me, "form"), event.error)
                 )
+            case Halted():
+                self._got_halted(event)
             case Joined():
                 self._got_joined(event)
             case History():
@@ -97,8 +109,16 @@ class ServerEvents:
                 self._got_topic(event)
             case RoomListing():
                 self._got_room_list(event)
+            case SearchResults():
+                self._got_search(event)
+            case Notice():
+                self._got_notice(event)
+            case Registered() | PasswdChanged() | Unregistered():
+                self._got_account(event)
+            case Error() if event.code == ErrorCode.REPLACED:
+                pass  # the session halts next: `Halted` says it everywhere
             case Error():
-                self.screen.notice(f"{event.code}: {event.message}", error=True)
+                self.screen.notice(explain(event, self.screen.me), error=True)
             case Bye():
                 self.screen.notice(f"server says goodbye: {event.reason}")
 
@@ -127,6 +147,7 @@ class ServerEvents:
         status = self.screen.query_one(StatusBar)
         status.backend = event.welcome.backend
         status.nick = self.screen.me
+        status.account = event.welcome.account
         status.pending = self.screen.session.pending
         status.redraw()
         server = self.screen.conversations.get(SERVER_KEY)
@@ -141,9 +162,17 @@ class ServerEvents:
             nick_part(self.screen.me),
         )
         self.screen.log_to(server, line)
+        if event.welcome.account:
+            self.screen.log_to(
+                server, system_line(None, "logged in as ", nick_part(event.welcome.account))
+            )
         if event.welcome.motd:
             self.screen.log_to(server, system_line(None, "motd: ", quoted(event.welcome.motd)))
         self._gap_fill.clear()
+        if event.restarted:
+            # Ids of the old instance mean nothing to the new one: page back from scratch.
+            for conv in self.screen.conversations.items.values():
+                conv.forget_ids()
         if event.reconnect:
             why = "reconnected (the server restarted)" if event.restarted else "reconnected"
             for conv in self.screen.joined_rooms():
@@ -174,6 +203,9 @@ class ServerEvents:
         self.screen.refresh_members(conv)
 
     def _got_history(self, event: History) -> None:
+        if event.before is not None or event.complete is not None:
+            self._got_history_page(event)
+            return
         conv = self.screen.conversations.room(event.room)
         # After a reconnect the history is the gap: messages missed while disconnected,
         # which count as unread (and as mentions) like live ones.
@@ -190,6 +222,7 @@ class ServerEvents:
         self.screen.log_to(conv, separator_line(label), count=False)
         mentioned: ChatMessage | None = None
         for msg in event.messages:
+            conv.hold(msg.id)
             own = name_key(msg.nick) == name_key(self.screen.me)
             line = message_line(
                 msg.ts,
@@ -207,6 +240,95 @@ class ServerEvents:
         conv.live_marked = True
         if mentioned is not None:
             self._notify(f"{mentioned.nick} in #{mentioned.room}", mentioned.text)
+
+    def _got_history_page(self, event: History) -> None:
+        """Older messages asked for with /history: shown before every line of the room's log."""
+        conv = self.screen.conversations.room(event.room)
+        fresh = [m for m in sorted(event.messages, key=lambda m: m.id) if conv.hold(m.id)]
+        lines = []
+        if event.complete and not conv.history_complete:
+            lines.append(separator_line(f"start of history of {inert(conv.label)}"))
+        for msg in fresh:
+            lines.append(
+                message_line(
+                    msg.ts,
+                    msg.nick,
+                    msg.text,
+                    action=msg.action,
+                    mention=self._mention,
+                    history=True,
+                )
+            )
+        if fresh:
+            lines.append(separator_line(f"{len(fresh)} older message(s), from /history"))
+        if event.complete:
+            conv.history_complete = True
+        if lines:
+            self.screen.ensure_log(conv).prepend(lines)
+        if fresh:
+            more = "; that is the start of history" if event.complete else ""
+            text = f"{len(fresh)} older message(s) of {conv.label} shown above{more}"
+        elif event.complete:
+            text = f"no older messages: this is the start of {conv.label}'s history"
+        else:
+            text = f"no older messages of {conv.label} that are not shown already"
+        self.screen.log_to(conv, notice_line(text))
+
+    def _got_search(self, event: SearchResults) -> None:
+        """Search results as a marked block, newest first, in the room's log."""
+        conv = self.screen.conversations.get(room_key(event.room))
+        target = conv if conv is not None else self.screen.conversations.current
+        count = len(event.messages)
+        head = f"search {event.query!r} in #{event.room}: {count} result(s)"
+        if count:
+            head += ", newest first"
+        self.screen.log_to(target, separator_line(inert(head)))
+        for msg in event.messages:
+            self.screen.log_to(target, search_line(msg.ts, msg.nick, msg.text, action=msg.action))
+        self.screen.log_to(target, separator_line("end of search"))
+
+    def _got_notice(self, event: Notice) -> None:
+        """A line from the server itself: in the server window, and where the user is."""
+        line = server_notice_line(event.ts, event.sender, event.text)
+        server = self.screen.conversations.get(SERVER_KEY)
+        self.screen.log_to(server, line)
+        current = self.screen.conversations.current
+        if current is not server:
+            self.screen.log_to(current, line)
+
+    def _got_account(self, event: Registered | PasswdChanged | Unregistered) -> None:
+        match event:
+            case Registered():
+                text = f"registered: the nick {event.account} is your account; you are logged in"
+            case PasswdChanged():
+                text = "account password changed; the next logins use the new one"
+            case Unregistered():
+                text = f"account {event.account} deleted: the nick is free for anyone now"
+        self.screen.notice(text)
+        self._show_account()
+
+    def _show_account(self) -> None:
+        status = self.screen.query_one(StatusBar)
+        status.account = self.screen.session.account
+        status.redraw()
+
+    def _got_halted(self, event: Halted) -> None:
+        """The session stopped reconnecting: say why in every room, and how to go on."""
+        text = explain(event.error, self.screen.me)
+        if event.error.code != ErrorCode.REPLACED:
+            text += "; not reconnecting until /login PASSWORD (or ctrl+r)"
+        targets: list[Conversation] = [
+            c
+            for c in (self.screen.conversations.get(SERVER_KEY), *self.screen.joined_rooms())
+            if c is not None
+        ]
+        current = self.screen.conversations.current
+        if current not in targets:
+            targets.append(current)
+        for conv in targets:
+            self.screen.log_to(conv, notice_line(text, error=True))
+        self._was_connected = False
+        self._show_account()
 
     def _got_members(self, event: Members) -> None:
         key = room_key(event.room)
@@ -239,6 +361,7 @@ class ServerEvents:
     def _got_message(self, event: ChatMessage) -> None:
         conv = self.screen.conversations.room(event.room)
         self.screen.topic_on_join.discard(conv.key)
+        conv.hold(event.id)
         own = name_key(event.nick) == name_key(self.screen.me)
         mention = not own and bool(self._mention.search(event.text))
         line = message_line(
@@ -258,9 +381,14 @@ class ServerEvents:
         other = event.to if own else event.sender
         conv = self.screen.conversations.dm(other)
         self.screen.ensure_log(conv)
-        line = message_line(event.ts, event.sender, event.text, mention=None)
+        note = "sent while you were offline" if event.offline and not own else None
+        line = message_line(event.ts, event.sender, event.text, mention=None, note=note)
         self.screen.log_to(conv, line, count=not own, mention=not own)
-        if not own:
+        if own and event.offline:
+            text = f"stored: {event.to} is offline and gets it at next login"
+            self.screen.log_to(conv, notice_line(text))
+        if not own and not event.offline:
+            # Stored messages arrive in a burst at login: counted as unread, not notified.
             self._notify(f"direct message from {event.sender}", event.text)
 
     def _got_nick(self, event: NickChanged) -> None:

@@ -1,4 +1,9 @@
-"""The connect form: host, port and nick, prefilled from the command line and $USER."""
+"""The connect form: host, port, nick and an optional account password.
+
+Host, port and nick are prefilled from the command line and $USER; the account password from
+`--account-password-file` or `$WIRECHAT_ACCOUNT_PASSWORD` (shown masked), unless the server
+just refused it.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ class ConnectRequest:
     host: str
     port: int
     nick: str
+    account_password: str | None = None  # log in to the account named by `nick`
 
 
 class ConnectScreen(Screen[ConnectRequest]):
@@ -35,9 +41,12 @@ class ConnectScreen(Screen[ConnectRequest]):
         Binding("enter", "connect", "Connect", show=True, priority=False),
     ]
 
-    def __init__(self, host: str, port: int, nick: str, error: str = "") -> None:
+    def __init__(
+        self, host: str, port: int, nick: str, error: str = "", account_password: str = ""
+    ) -> None:
         super().__init__()
         self._host, self._port, self._nick, self._error = host, port, nick, error
+        self._account_password = account_password
 
     def compose(self) -> ComposeResult:
         with Vertical(id="connect-form"):
@@ -48,6 +57,13 @@ class ConnectScreen(Screen[ConnectRequest]):
             yield Input(str(self._port), id="port", type="integer", placeholder="8089")
             yield Label("Nick")
             yield Input(self._nick, id="nick", placeholder="your nick")
+            yield Label("Account password (if the nick is registered)")
+            yield Input(
+                self._account_password,
+                id="account-password",
+                password=True,
+                placeholder="none",
+            )
             yield Static(_error_text(self._error), id="connect-error", markup=False)
             yield Button("Connect", id="connect", variant="primary")
         yield Footer()
@@ -80,4 +96,5 @@ class ConnectScreen(Screen[ConnectRequest]):
         except ValueError as exc:
             error.update(_error_text(str(exc)))
             return
-        self.dismiss(ConnectRequest(host, port, nick))
+        account_password = self.query_one("#account-password", Input).value or None
+        self.dismiss(ConnectRequest(host, port, nick, account_password))

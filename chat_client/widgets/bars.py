@@ -7,6 +7,7 @@ from textual.widgets import Static
 
 from chat_client.session import ConnState
 from chat_client.text import inert
+from protocol.names import name_key
 
 STATE_STYLES = {
     ConnState.CONNECTED: "bold #98c379",
@@ -17,13 +18,18 @@ STATE_STYLES = {
 
 
 class StatusBar(Static):
-    """`wirechat  127.0.0.1:8089  asyncio  ● connected  rtt 1 ms  alice`."""
+    """`wirechat  127.0.0.1:8089  asyncio  ● connected  rtt 1 ms  as alice`.
+
+    Logged in, the end reads `logged in as alice` (or `as bob  logged in as alice` when the
+    nick is not the account's).
+    """
 
     def __init__(self, server: str, *, id: str | None = None) -> None:
         super().__init__("", id=id, markup=False)
         self.server = server
         self.backend = ""
         self.nick = ""
+        self.account: str | None = None  # the account logged in to, from welcome/registered
         self.state = ConnState.CONNECTING
         self.retry_at: float | None = None
         self.rtt: float | None = None
@@ -52,9 +58,12 @@ class StatusBar(Static):
             line.append(f"{self.rtt * 1000:.0f} ms")
         if self.pending:
             line.append(f"  {self.pending} queued", style="bold #e5c07b")
-        if self.nick:
+        if self.nick and not (self.account and name_key(self.account) == name_key(self.nick)):
             line.append("  as ", style="dim")
             line.append(inert(self.nick), style="bold")
+        if self.account:
+            line.append("  logged in as ", style="dim")
+            line.append(inert(self.account), style="bold #98c379")
         return line
 
     def app_time(self) -> float:

@@ -1,5 +1,8 @@
 """The input line: history on up/down, tab completion, and `ChatInput.Line` on enter.
 
+A line that runs a command with a password (`/login`, `/register`, ...) is shown masked while
+it is typed and never goes into the history.
+
 Keys arrive in bursts (a fast typist, `tmux send-keys`, a terminal without bracketed paste), so
 the input runs key bindings as it receives each key. Left to Textual, a binding such as enter
 only runs once the key has bubbled up to the app, by which time the keys typed after it are
@@ -17,6 +20,7 @@ from textual.events import Key, Paste
 from textual.message import Message
 from textual.widgets import Input
 
+from chat_client.commands import is_secret
 from chat_client.completion import Completion, apply, complete
 
 MAX_HISTORY = 500
@@ -148,8 +152,17 @@ class ChatInput(Input):
             line, self.value = self.value, ""
             self._send(line)
 
+    def watch_value(self, value: str) -> None:
+        # `/login PASSWORD` and the like: shown as bullets once the password may follow.
+        self.password = " " in value and is_secret(value)
+
     def _send(self, line: str) -> None:
-        """Post a line that is not blank, and remember it in the history."""
+        """Post a line that is not blank, and remember it in the history (unless it holds a
+        password: `/login`, `/register`, `/passwd`, `/unregister` are never kept)."""
         if line.strip():
-            self.history.add(line)
+            if not is_secret(line):
+                self.history.add(line)
+            else:
+                self.history.position = len(self.history.entries)
+                self.history.draft = ""
             self.post_message(self.Line(line))

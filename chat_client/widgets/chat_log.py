@@ -11,18 +11,39 @@ MAX_LINES = 5000
 
 
 class ChatLog(RichLog):
-    """Lines of one conversation. Markup is off; lines are Text objects built by `render`."""
+    """Lines of one conversation. Markup is off; lines are Text objects built by `render`.
+
+    The lines are kept as written (`texts`), so older lines can be put in front of them
+    (`prepend`, for `/history`): RichLog itself only appends.
+    """
 
     def __init__(self, *, max_lines: int = MAX_LINES, id: str | None = None) -> None:
         super().__init__(max_lines=max_lines, wrap=True, markup=False, highlight=False, id=id)
         self.can_focus = False
         self.plain: deque[str] = deque(maxlen=max_lines)
+        self.texts: deque[Text] = deque(maxlen=max_lines)
 
     def add(self, line: Text) -> None:
         """Append one line (it may wrap, or hold newlines of a multi-line message)."""
         self.plain.append(line.plain)
+        self.texts.append(line)
         self.write(line)
+
+    def prepend(self, lines: list[Text]) -> None:
+        """Put `lines` before every line shown (older messages), and show the top of the log.
+
+        The log is rebuilt: this is for an explicit request, not for every message. When the
+        log is full, its newest lines are kept and what does not fit of `lines` is left out.
+        """
+        kept = [*lines, *self.texts][-(self.texts.maxlen or MAX_LINES) :]
+        self.clear_lines()
+        for line in kept:
+            self.plain.append(line.plain)
+            self.texts.append(line)
+            self.write(line, scroll_end=False)
+        self.scroll_home(animate=False)
 
     def clear_lines(self) -> None:
         self.plain.clear()
+        self.texts.clear()
         self.clear()
