@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import sys
+
+from chat_client.accounts import ENV_VAR, account_password
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,26 +18,50 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--nick", default=None, help="your nick")
     parser.add_argument("--room", default=None, help="room to join on connect")
     parser.add_argument("--password", default=None, help="server password, if it has one")
+    parser.add_argument(
+        "--account-password-file",
+        default=None,
+        metavar="FILE",
+        help=(
+            f"log in to the account named by the nick with the password on FILE's first line "
+            f"(or set ${ENV_VAR}); never given as a flag value, which `ps` would show"
+        ),
+    )
     parser.add_argument("--plain", action="store_true", help="line mode on stdin/stdout")
     parser.add_argument("--json", action="store_true", help="with --plain: print events as JSON")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        account = account_password(args.account_password_file, os.environ)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.plain:
         from chat_client.plain import run_plain
 
         nick = args.nick or getpass.getuser()
         try:
             return asyncio.run(
-                run_plain(args.host, args.port, nick, args.room, args.password, args.json)
+                run_plain(
+                    args.host,
+                    args.port,
+                    nick,
+                    args.room,
+                    args.password,
+                    args.json,
+                    account_password=account,
+                )
             )
         except KeyboardInterrupt:
             return 130
     from chat_client.app import ChatApp
 
-    app = ChatApp(args.host, args.port, args.nick, args.room, args.password)
+    app = ChatApp(
+        args.host, args.port, args.nick, args.room, args.password, account_password=account
+    )
     app.run()
     # Textual sets a non-zero return code when the app ended with an unhandled error.
     return app.return_code or 0

@@ -3,6 +3,12 @@
 Meant for scripts and bots as much as for people: `--json` prints each event as its JSON body.
 Text that other people control is printed with control characters escaped, so it cannot move
 the cursor, retitle the terminal or reorder a line.
+
+Line mode does not reconnect by itself: when the server closes, it exits. The one exception is
+`/login PASSWORD`: `hello` is once per connection, so it says `quit`, connects again with
+`hello.auth` and rejoins its rooms with `since` (nothing is printed twice); if that login is
+refused, it connects again as it was before. A stream of lines cannot put older messages above
+what it printed: `/history` prints the page as a block, oldest first, without what was printed.
 """
 
 from __future__ import annotations
@@ -12,9 +18,14 @@ import contextlib
 import itertools
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
+from chat_client.accounts import explain
 from chat_client.commands import (
+    NEWEST,
+    history_limit,
     nick_arg,
+    passwd_args,
     quit_reason,
     request_error,
     room_arg,
@@ -29,6 +40,7 @@ from protocol import (
     ChatMessage,
     DirectMessage,
     Error,
+    GetHistory,
     History,
     Join,
     Joined,
@@ -37,34 +49,57 @@ from protocol import (
     ListRooms,
     Members,
     NickChanged,
+    Notice,
+    Passwd,
+    PasswdChanged,
     Ping,
     Pong,
     Quit,
+    Register,
+    Registered,
     RoomList,
     Say,
+    Search,
+    SearchResults,
     SendDm,
     ServerMessage,
     SetTopic,
     Topic,
+    Unregister,
+    Unregistered,
     Welcome,
     Who,
     encode_body,
 )
 from protocol.messages import _Message
+from protocol.names import name_key
 
 PING_INTERVAL = 30.0
 HELP = (
     "commands: /join ROOM, /leave [ROOM], /msg NICK TEXT, /me ACTION, /nick NEW, /who [ROOM], "
-    "/rooms, /topic TEXT, /quit [REASON], /help; other lines are said in the current room"
+    "/rooms, /topic TEXT, /history [N], /search WORDS, /login PASSWORD, /register PASSWORD, "
+    "/passwd OLD NEW, /unregister PASSWORD, /quit [REASON], /help; "
+    "other lines are said in the current room"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """`/login PASSWORD`: connect again with `hello.auth` (not a wire message)."""
+
+    password: str = field(repr=False)
 
 
 def _time(ts: str) -> str:
     return inert(ts[11:19] if len(ts) >= 19 else ts)
 
 
-def describe(event: ServerMessage) -> str:
-    """One human-readable line for an event."""
+def _date_time(ts: str) -> str:
+    return inert(f"{ts[:10]} {ts[11:19]}" if len(ts) >= 19 else ts)
+
+
+def describe(event: ServerMessage, me: str = "") -> str:
+    """One human-readable line for an event (`me`: our nick, to tell our own DMs apart)."""
     match event:
         case ChatMessage(action=True):
             return (
@@ -75,15 +110,36 @@ def describe(event: ServerMessage) -> str:
                 f"{_time(event.ts)} [{inert(event.room)}] <{inert(event.nick)}> {inert(event.text)}"
             )
         case DirectMessage():
-            return f"{_time(event.ts)} [dm] <{inert(event.sender)} -> {inert(event.to)}> {inert(event.text)}"
+            line = f"{_time(event.ts)} [dm] <{inert(event.sender)} -> {inert(event.to)}> {inert(event.text)}"
+            if event.offline and me and name_key(event.sender) == name_key(me):
+                line += f" (stored: {inert(event.to)} is offline and gets it at next login)"
+            elif event.offline:
+                line += " (sent while you were offline)"
+            return line
         case Joined():
             return f"{_time(event.ts)} [{inert(event.room)}] -> {inert(event.nick)} joined"
         case Left():
             why = f" ({inert(event.reason)})" if event.reason else ""
             return f"{_time(event.ts)} [{inert(event.room)}] <- {inert(event.nick)} left{why}"
+        case History() if event.before is not None or event.complete is not None:
+            room = inert(event.room)
+            lines = [f"[{room}] older messages: {len(event.messages)}, oldest first"]
+            lines += [f"  {describe(m)}" for m in event.messages]
+            if event.complete:
+                lines.append(f"[{room}] start of history")
+            return "\n".join(lines)
         case History():
             lines = [f"[{inert(event.room)}] history: {len(event.messages)} messages"]
             lines += [f"  {describe(m)}" for m in event.messages]
+            return "\n".join(lines)
+        case SearchResults():
+            room = inert(event.room)
+            head = f"[{room}] search {inert(repr(event.query))}: {len(event.messages)} result(s)"
+            lines = [head + (", newest first" if event.messages else "")]
+            for m in event.messages:
+                who = f"* {inert(m.nick)}" if m.action else f"<{inert(m.nick)}>"
+                lines.append(f"  ? {_date_time(m.ts)} {who} {inert(m.text)}")
+            lines.append(f"[{room}] end of search")
             return "\n".join(lines)
         case NickChanged():
             return f"* {inert(event.old)} is now {inert(event.new)}"
@@ -98,12 +154,21 @@ def describe(event: ServerMessage) -> str:
             return f"[{inert(event.room)}] topic by {inert(event.nick)}: {inert(event.topic)}"
         case Welcome():
             motd = f" - {inert(event.motd)}" if event.motd else ""
+            account = f", logged in as {inert(event.account)}" if event.account else ""
             return (
                 f"* connected as {inert(event.nick)} to {inert(event.server.name)} "
-                f"{inert(event.server.version)} ({inert(event.backend)}){motd}"
+                f"{inert(event.server.version)} ({inert(event.backend)}){account}{motd}"
             )
+        case Notice():
+            return f"{_time(event.ts)} -! {inert(event.sender)}: {inert(event.text)}"
+        case Registered():
+            return f"* registered: the nick {inert(event.account)} is your account (logged in)"
+        case PasswdChanged():
+            return "* account password changed"
+        case Unregistered():
+            return f"* account {inert(event.account)} deleted: the nick is free for anyone now"
         case Error():
-            return f"! error {inert(event.code)}: {inert(event.message)}"
+            return f"! error {inert(explain(event, me or 'your nick', 'plain'))}"
         case Bye():
             return f"* server says bye: {inert(event.reason)}"
         case Pong():
@@ -111,20 +176,34 @@ def describe(event: ServerMessage) -> str:
     return inert(repr(event))  # pragma: no cover - every server message is handled above
 
 
+@dataclass(slots=True)
+class _RoomSeen:
+    """What was printed of one room: its spelling, message ids, and the start of history."""
+
+    name: str
+    ids: set[int] = field(default_factory=set)
+    complete: bool = False
+
+
 class PlainClient:
-    """Turns input lines into requests, keeping track of the current room."""
+    """Turns input lines into requests, keeping track of the current room and what was seen."""
 
     def __init__(self, room: str | None) -> None:
         self.room = room
+        self.nick = ""
+        self.rooms: dict[str, _RoomSeen] = {}  # the rooms we are in, by name_key
 
-    def parse(self, line: str) -> _Message | str | None:
-        """A request to send, a local notice to print, or None for nothing."""
+    def parse(self, line: str) -> _Message | Login | str | None:
+        """A request to send, a login to make, a local notice to print, or None for nothing.
+
+        A notice never quotes what was typed after a password command.
+        """
         try:
             return self._parse(line)
         except ValueError as exc:  # includes pydantic's ValidationError
             return f"! not sent: {request_error(exc)}"
 
-    def _parse(self, line: str) -> _Message | str | None:
+    def _parse(self, line: str) -> _Message | Login | str | None:
         line = line.rstrip("\r\n")
         if not line.strip():
             return None
@@ -140,10 +219,10 @@ class PlainClient:
                 self.room = room
                 return Join(room=room)
             case "leave" | "part":
-                room = room_arg(rest) if rest else self.room
-                if room is None:
+                leave_room = room_arg(rest) if rest else self.room
+                if leave_room is None:
                     return "! usage: /leave ROOM"
-                return Leave(room=room)
+                return Leave(room=leave_room)
             case "msg" | "query" if " " in rest:
                 to, _, text = rest.partition(" ")
                 return SendDm(to=nick_arg(to), text=text)
@@ -154,17 +233,78 @@ class PlainClient:
             case "nick" if rest:
                 return ChangeNick(nick=nick_arg(rest))
             case "who" | "names":
-                room = room_arg(rest) if rest else self.room
-                return Who(room=room) if room else "! usage: /who ROOM"
+                who_room = room_arg(rest) if rest else self.room
+                return Who(room=who_room) if who_room else "! usage: /who ROOM"
             case "rooms" | "list":
                 return ListRooms()
             case "topic" if self.room is not None:
                 return SetTopic(room=self.room, topic=rest)
+            case "history" | "more":
+                return self._history(rest)
+            case "search" | "find" if rest:
+                if self.room is None:
+                    return "! join a room first: /join ROOM"
+                return Search(room=self.room, query=rest)
+            case "login" if rest:
+                return Login(rest)
+            case "register" if rest:
+                return Register(password=rest)
+            case "passwd" if rest:
+                old, new = passwd_args(rest)
+                return Passwd(old=old, new=new)
+            case "unregister" if rest:
+                return Unregister(password=rest)
             case "quit" | "exit":
                 return Quit(reason=quit_reason(rest))
             case "help":
                 return HELP
         return f"! unknown command or missing argument: /{command} (try /help)"
+
+    def _history(self, rest: str) -> GetHistory | str:
+        if self.room is None:
+            return "! join a room first: /join ROOM"
+        limit = history_limit(rest)
+        seen = self.rooms.get(name_key(self.room))
+        if seen is not None and seen.complete:
+            return f"! the start of {inert(self.room)}'s history was printed already"
+        before = min(seen.ids) if seen is not None and seen.ids else NEWEST
+        return GetHistory(room=self.room, before=before, limit=limit)
+
+    def last_id(self, room: str) -> int | None:
+        seen = self.rooms.get(name_key(room))
+        return max(seen.ids) if seen is not None and seen.ids else None
+
+    def track(self, event: ServerMessage) -> ServerMessage | None:
+        """Note what an event tells about our rooms; returns it without the messages printed
+        already (None if nothing of it is left to print)."""
+        match event:
+            case Joined() if name_key(event.nick) == name_key(self.nick):
+                self.room = event.room
+                self.rooms.setdefault(name_key(event.room), _RoomSeen(event.room))
+            case Left() if name_key(event.nick) == name_key(self.nick):
+                self.rooms.pop(name_key(event.room), None)
+            case NickChanged() if name_key(event.old) == name_key(self.nick):
+                self.nick = event.new
+            case ChatMessage():
+                seen = self.rooms.get(name_key(event.room))
+                if seen is not None:
+                    if event.id in seen.ids:
+                        return None
+                    seen.ids.add(event.id)
+            case History():
+                seen = self.rooms.get(name_key(event.room))
+                if seen is None:
+                    return event
+                page = event.before is not None or event.complete is not None
+                fresh = [m for m in event.messages if m.id not in seen.ids]
+                seen.ids.update(m.id for m in fresh)
+                if event.complete:
+                    seen.complete = True
+                if not page and not fresh and event.messages:
+                    return None  # a rejoin's replay of what was printed
+                if len(fresh) != len(event.messages):
+                    return event.model_copy(update={"messages": fresh})
+        return event
 
 
 async def _stdin_lines() -> asyncio.StreamReader:
@@ -182,58 +322,136 @@ async def run_plain(
     password: str | None = None,
     as_json: bool = False,
     out: Callable[[str], None] = print,
+    *,
+    account_password: str | None = None,
+    source: asyncio.StreamReader | None = None,
 ) -> int:
-    """Run line mode until stdin ends, /quit, or the server closes. Returns an exit status."""
+    """Run line mode until stdin (or `source`) ends, /quit, or the server closes.
+
+    Returns an exit status: 0, or 1 when the first connection failed or ended in a fatal error.
+    """
+    client = PlainClient(room)
+    inbox: asyncio.Queue[str | None] = asyncio.Queue()
+
+    async def read_lines() -> None:
+        lines = source if source is not None else await _stdin_lines()
+        while line := (await lines.readline()).decode(errors="replace"):
+            await inbox.put(line)
+        await inbox.put(None)
+
+    reader = asyncio.ensure_future(read_lines())
+    first = True
+    fallback: tuple[str | None] | None = None  # the login to go back to if a /login fails
     try:
-        conn = await ChatConnection.open(host, port)
-    except (OSError, TimeoutError) as exc:
-        out(f"! cannot connect to {host}:{port}: {exc}")
-        return 1
+        while True:
+            try:
+                conn = await ChatConnection.open(host, port)
+            except (OSError, TimeoutError) as exc:
+                out(f"! cannot connect to {host}:{port}: {exc}")
+                return 1
+            try:
+                status = await _connection(
+                    conn, client, inbox, out, as_json, nick, password, account_password, first
+                )
+            except _LoginRefused:
+                if fallback is None:
+                    return 1
+                (account_password,), fallback = fallback, None
+                continue
+            finally:
+                await conn.close()
+            if isinstance(status, Login):
+                fallback = (account_password,)
+                account_password = status.password
+                nick = client.nick or nick
+                first = False
+                continue
+            return status
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+
+
+class _LoginRefused(Exception):
+    """`hello` was refused (already reported)."""
+
+
+async def _connection(
+    conn: ChatConnection,
+    client: PlainClient,
+    inbox: asyncio.Queue[str | None],
+    out: Callable[[str], None],
+    as_json: bool,
+    nick: str,
+    password: str | None,
+    account_password: str | None,
+    first: bool,
+) -> int | Login:
+    """One connection: hello, (re)join, then lines out and events in until it ends.
+
+    Returns the exit status, or the `Login` that asks for a new connection.
+    """
     show: Callable[[ServerMessage], str] = (
-        (lambda e: encode_body(e).decode()) if as_json else describe
+        (lambda e: encode_body(e).decode()) if as_json else (lambda e: describe(e, client.nick))
     )
     try:
-        welcome = await conn.hello(nick, password)
+        welcome = await conn.hello(nick, password, account_password=account_password)
     except HelloRejected as exc:
+        client.nick = client.nick or nick
         out(show(exc.error))
-        await conn.close()
-        return 1
+        raise _LoginRefused from None
     except (ConnectionClosed, TimeoutError) as exc:
         out(f"! no welcome from server: {inert(str(exc))}")
-        await conn.close()
-        return 1
+        raise _LoginRefused from None
+    client.nick = welcome.nick
     out(show(welcome))
-    client = PlainClient(None)
-    if room:
-        client.room = room
-        await conn.send(Join(room=room))
+    if first:
+        if client.room:
+            await conn.send(Join(room=client.room))
+    else:
+        for seen in list(client.rooms.values()):
+            await conn.send(Join(room=seen.name, since=client.last_id(seen.name)))
+    login: Login | None = None
 
-    async def read_stdin() -> None:
-        lines = await _stdin_lines()
-        while line := (await lines.readline()).decode(errors="replace"):
+    async def read_input() -> None:
+        nonlocal login
+        while True:
+            line = await inbox.get()
+            if line is None:
+                await conn.send(Quit())
+                return
             request = client.parse(line)
+            if isinstance(request, Login):
+                login = request
+                out(f"* logging in as {inert(client.nick)}: connecting again")
+                await conn.send(Quit())
+                return  # the lines after it wait for the next connection
             if isinstance(request, str):
                 out(request)
             elif request is not None:
                 await conn.send(request)
                 if isinstance(request, Quit):
                     return
-        await conn.send(Quit())
 
     async def keepalive() -> None:
         for n in itertools.count():
             await asyncio.sleep(PING_INTERVAL)
             await conn.send(Ping(token=f"keepalive-{n}"))
 
-    tasks = [asyncio.ensure_future(read_stdin()), asyncio.ensure_future(keepalive())]
+    tasks = [asyncio.ensure_future(read_input()), asyncio.ensure_future(keepalive())]
     status = 0
     try:
         async for event in conn.events():
             if isinstance(event, Pong) and event.token.startswith("keepalive-"):
                 continue
-            if isinstance(event, Joined) and event.nick == welcome.nick:
-                client.room = event.room
-            out(show(event))
+            if isinstance(event, Bye) and login is not None:
+                break  # the goodbye to our own quit before logging in
+            shown = client.track(event)
+            if as_json:
+                out(show(event))  # bots get every frame as the server sent it
+            elif shown is not None:
+                out(show(shown))
             if isinstance(event, Error) and event.fatal:
                 status = 1
             if isinstance(event, Bye):
@@ -246,5 +464,4 @@ async def run_plain(
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, ConnectionClosed, OSError):
                 await task
-        await conn.close()
-    return status
+    return login if login is not None else status
