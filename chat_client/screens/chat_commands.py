@@ -249,7 +249,7 @@ class SlashCommands:
         self.screen.log_to(conv, system_line(None, "commands:"))
         for spec in COMMANDS:
             aliases = f"  (also /{', /'.join(spec.aliases)})" if spec.aliases else ""
-            self.screen.log_to(conv, system_line(None, f"  {spec.usage:<18} {spec.help}{aliases}"))
+            self.screen.log_to(conv, system_line(None, f"  {spec.usage:<21} {spec.help}{aliases}"))
         self.screen.log_to(
             conv,
             system_line(

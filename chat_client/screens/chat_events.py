@@ -328,7 +328,9 @@ class ServerEvents:
         for conv in targets:
             self.screen.log_to(conv, notice_line(text, error=True))
         self._was_connected = False
-        self._show_account()
+        status = self.screen.query_one(StatusBar)
+        status.account = None  # not logged in to anything while offline
+        status.redraw()
 
     def _got_members(self, event: Members) -> None:
         key = room_key(event.room)
