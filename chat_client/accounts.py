@@ -13,8 +13,23 @@ from pathlib import Path
 from protocol import Error, ErrorCode
 
 ENV_VAR = "WIRECHAT_ACCOUNT_PASSWORD"
+#: What `hello.auth.password` takes (protocol.Auth).
+MAX_PASSWORD = 256
 #: A password file is a secret, not a document: anything longer is not one.
 MAX_FILE_BYTES = 4096
+
+
+def check_password(password: str) -> str:
+    """`password` if `hello.auth` can carry it; ValueError with a reason that never quotes it.
+
+    Checked wherever a password comes in, so that no model's validation error (which quotes
+    the value) can ever show it.
+    """
+    if not password:
+        raise ValueError("the account password is empty")
+    if len(password) > MAX_PASSWORD:
+        raise ValueError(f"an account password is at most {MAX_PASSWORD} characters")
+    return password
 
 
 def read_password_file(path: str) -> str:
@@ -36,14 +51,15 @@ def read_password_file(path: str) -> str:
     password = text.splitlines()[0] if text else ""
     if not password:
         raise ValueError("the account password file is empty")
-    return password
+    return check_password(password)
 
 
 def account_password(file: str | None, environ: Mapping[str, str]) -> str | None:
     """The account password from `--account-password-file`, else from the environment."""
     if file is not None:
         return read_password_file(file)
-    return environ.get(ENV_VAR) or None
+    password = environ.get(ENV_VAR)
+    return check_password(password) if password else None
 
 
 #: How to log in, by where the user is.
@@ -88,4 +104,4 @@ def explain(error: Error, nick: str, where: str = "chat") -> str:
     return f"{error.code}: {text}"
 
 
-__all__ = ["ENV_VAR", "account_password", "explain", "read_password_file"]
+__all__ = ["ENV_VAR", "account_password", "check_password", "explain", "read_password_file"]

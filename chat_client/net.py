@@ -124,8 +124,13 @@ class ChatConnection:
         `password` is the server's password; `account_password` logs in to the account named
         by `nick` (`hello.auth`).
         """
-        auth = Auth(password=account_password) if account_password is not None else None
-        await self.send(Hello(nick=nick, protocol=PROTOCOL_VERSION, password=password, auth=auth))
+        try:
+            auth = Auth(password=account_password) if account_password is not None else None
+            hello = Hello(nick=nick, protocol=PROTOCOL_VERSION, password=password, auth=auth)
+        except ValidationError:
+            # The error would quote the passwords: say what is wrong without them.
+            raise ValueError("nick or password longer than the protocol allows") from None
+        await self.send(hello)
         async with asyncio.timeout(timeout):
             while True:
                 message = await self.recv()

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from chat_client.accounts import explain
+from chat_client.accounts import check_password, explain
 from chat_client.commands import (
     NEWEST,
     history_limit,
@@ -246,7 +246,7 @@ class PlainClient:
                     return "! join a room first: /join ROOM"
                 return Search(room=self.room, query=rest)
             case "login" if rest:
-                return Login(rest)
+                return Login(check_password(rest))
             case "register" if rest:
                 return Register(password=rest)
             case "passwd" if rest:

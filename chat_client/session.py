@@ -22,6 +22,8 @@ help: another login took the nick (`replaced`: two devices would otherwise take 
 each other forever), or on a reconnect the nick turned out to be an account
 (`nick_registered`) or the password was refused (`bad_login`). A successful `register` or
 `passwd` makes its password the one used for the next logins; `unregister` forgets it.
+The account is named by the nick in `hello`: after a `/nick` away from the account's name, a
+reconnect logs in with the account's name and then asks for the nick again.
 
 Offline policy: chat lines (`say`, `dm`) and joins submitted while offline are kept in order
 in an outbox and sent after the next successful reconnect and rejoin (the UI marks them as
@@ -43,6 +45,7 @@ from chat_client.commands import quit_reason
 from chat_client.net import ChatConnection, ConnectionClosed, HelloRejected
 from protocol import (
     Bye,
+    ChangeNick,
     ChatMessage,
     DirectMessage,
     Error,
@@ -272,6 +275,7 @@ class Session:
         says `quit` and connects again at once; otherwise the next attempt starts now.
         """
         self.account_password = password
+        self.account = None  # log in to the account named by the current nick
         if self.connected:
             self._relogin = len(self._outbox)
             self._wake_writer.set()
@@ -317,9 +321,17 @@ class Session:
             except (OSError, TimeoutError) as exc:
                 reason = f"cannot connect to {self.host}:{self.port}: {exc or 'timed out'}"
             else:
+                wanted = self.nick
+                hello_nick = wanted
+                if (
+                    self.account_password is not None
+                    and self.account is not None
+                    and name_key(self.account) != name_key(wanted)
+                ):
+                    hello_nick = self.account  # log in as the account, then take the nick
                 try:
                     welcome = await conn.hello(
-                        self.nick,
+                        hello_nick,
                         self.password,
                         self.connect_timeout,
                         account_password=self.account_password,
@@ -340,7 +352,8 @@ class Session:
                     reason = f"no welcome from server: {exc or 'timed out'}"
                 else:
                     attempt = 0
-                    reason = await self._serve(conn, welcome, reconnect)
+                    rename = wanted if name_key(welcome.nick) != name_key(wanted) else None
+                    reason = await self._serve(conn, welcome, reconnect, rename)
                     reconnect = True
                     halt, self._halt = self._halt, None
             if self._stopped:
@@ -374,8 +387,13 @@ class Session:
         self.state = state
         self._emit(StateChanged(state, retry_in, reason))
 
-    async def _serve(self, conn: ChatConnection, welcome: Welcome, reconnect: bool) -> str:
-        """Use one registered connection until it ends; return why it ended."""
+    async def _serve(
+        self, conn: ChatConnection, welcome: Welcome, reconnect: bool, rename: str | None = None
+    ) -> str:
+        """Use one registered connection until it ends; return why it ended.
+
+        `rename`: the nick to ask for first (we logged in under the account's name).
+        """
         self._conn = conn
         self.welcome = welcome
         self.nick = welcome.nick
@@ -394,7 +412,8 @@ class Session:
             self._emit(StateChanged(ConnState.CONNECTED))
             self._emit(Connected(welcome, reconnect, restarted, pending))
             # Rejoin first: the server handles frames in order, so queued lines follow.
-            joins = [Join(room=m.name, since=m.last_id or None) for m in self.rooms.values()]
+            joins: list[_Message] = [ChangeNick(nick=rename)] if rename else []
+            joins += [Join(room=m.name, since=m.last_id or None) for m in self.rooms.values()]
             if not reconnect:
                 joins += [Join(room=room) for room in self.initial_rooms]
             for join in joins:

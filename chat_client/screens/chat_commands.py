@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from chat_client.accounts import check_password
 from chat_client.commands import (
     COMMANDS,
     NEWEST,
@@ -218,7 +219,7 @@ class SlashCommands:
         if not arg:
             return self._usage("login")
         session = self.screen.session
-        session.login(arg)
+        session.login(check_password(arg))
         if session.connected:
             self.screen.notice(f"logging in as {session.nick}: reconnecting with the password")
         else:

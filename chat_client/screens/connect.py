@@ -16,6 +16,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
+from chat_client.accounts import check_password
 from chat_client.text import inert
 from protocol.names import normalize_nick
 
@@ -97,4 +98,10 @@ class ConnectScreen(Screen[ConnectRequest]):
             error.update(_error_text(str(exc)))
             return
         account_password = self.query_one("#account-password", Input).value or None
+        if account_password is not None:
+            try:
+                check_password(account_password)
+            except ValueError as exc:
+                error.update(_error_text(str(exc)))
+                return
         self.dismiss(ConnectRequest(host, port, nick, account_password))

@@ -327,3 +327,16 @@ async def test_notices_and_offline_dms(fake: FakeServer) -> None:
         assert carol[1].endswith("<carol> live one")
         assert screen.conversations.get("dm:carol").unread == 2  # type: ignore[union-attr]
         assert room_key("lobby") in screen.conversations.items
+
+
+async def test_a_password_too_long_for_hello_is_refused_without_quoting_it(
+    fake: FakeServer,
+) -> None:
+    app = make(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await enter(pilot, "/login " + "p" * 300)
+        await pilot.pause(0.1)
+        assert "at most 256 characters" in lines(app, "lobby")[-1]
+        assert "ppp" not in everything(app)
+        assert len(fake.hellos) == 1 and chat(app).session.account_password is None

@@ -246,3 +246,15 @@ async def test_plain_nick_registered_at_start_exits_with_how_to_log_in(fake: Fak
     status, out = await run(fake, "")
     assert status == 1
     assert "--account-password-file" in out[-1] and "nick_registered" in out[-1]
+
+
+def test_a_password_too_long_for_hello_is_refused_everywhere(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "p" * 300
+    notice = PlainClient("lobby").parse(f"/login {secret}")
+    assert isinstance(notice, str) and "at most 256" in notice and "ppp" not in notice
+    monkeypatch.setenv(ENV_VAR, secret)
+    with pytest.raises(SystemExit):
+        cli.main(["--plain", "--nick", "alice"])
+    assert "ppp" not in capsys.readouterr().err

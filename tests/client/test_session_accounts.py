@@ -23,6 +23,7 @@ from chat_client.session import (
 )
 from protocol import (
     Bye,
+    ChangeNick,
     ChatMessage,
     ClientMessage,
     Error,
@@ -30,6 +31,7 @@ from protocol import (
     Hello,
     History,
     Join,
+    NickChanged,
     Passwd,
     PasswdChanged,
     Quit,
@@ -300,3 +302,40 @@ async def test_since_survives_a_restart_of_the_same_database(
     else:
         assert rejoin == Join(room="lobby") and connected.restarted
     await finish(session, task)
+
+
+async def test_a_reconnect_after_a_nick_change_logs_in_as_the_account(fake: FakeServer) -> None:
+    def answer(conn: FakeConn, message: ClientMessage) -> list[_Message] | None:
+        if isinstance(message, ChangeNick):
+            old, conn.nick = conn.nick, message.nick
+            return [NickChanged(old=old, new=message.nick)]
+        return None
+
+    fake.answer = answer
+    rec = Recorder()
+    session = Session(
+        fake.host, fake.port, "alice", account_password="pw", rooms=["lobby"], backoff=fast()
+    )
+    task = await start(session, rec)
+    await rec.wait_for(lambda: "lobby" in session.rooms)
+    session.submit(ChangeNick(nick="alice_away"))
+    await rec.wait_for(lambda: session.nick == "alice_away")
+    assert session._conn is not None
+    session._conn.abort()
+    await rec.wait_for(lambda: rec.count(Connected) == 2)
+    await rec.wait_for(lambda: session.nick == "alice_away")
+    assert [h.nick for h in fake.hellos] == ["alice", "alice"]  # the account is named by it
+    assert fake.conns[1].received[1] == ChangeNick(nick="alice_away")
+    assert session.account == "alice"
+    await finish(session, task)
+
+
+async def test_a_password_hello_cannot_carry_is_refused_without_quoting_it() -> None:
+    from chat_client.net import ChatConnection
+
+    reader = asyncio.StreamReader()
+    conn = ChatConnection(reader, None)  # type: ignore[arg-type]
+    secret = "p" * 300
+    with pytest.raises(ValueError) as refused:
+        await conn.hello("alice", account_password=secret)
+    assert secret not in str(refused.value) and "ppp" not in repr(refused.value)
