@@ -5,15 +5,22 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import pathlib
+import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+
+import platformdirs
 
 from chat_server.backends import BACKENDS, DEFAULT_BACKEND, BackendUnavailable, load_backend
 from chat_server.backends.base import DEFAULT_WORKERS, SELECTORS, ServeOptions
 from chat_server.backends.lifecycle import clients_allowed, raise_nofile_limit
 from chat_server.core import AddressLimits, CoreConfig, FloodLimits, Hub
 from chat_server.core.config import DEFAULT_EXEMPT
+from chat_server.core.interfaces import Store
+from chat_server.store.memory import MemoryStore
+from chat_server.store.sqlite import DURABILITY, SqliteStore, StoreError
 from protocol.framing import MAX_FRAME_LIMIT
 
 log = logging.getLogger("chat_server")
@@ -149,6 +156,20 @@ LIMITS = (
     _Limit(
         "--bad-password-window", "per_address.bad_passwords_window", _positive_seconds, "seconds"
     ),
+    _Limit(
+        "--account-bad-logins",
+        "account_bad_logins",
+        _positive,
+        "failed logins to one account, from anywhere, per --account-bad-login-window",
+    ),
+    _Limit("--account-bad-login-window", "account_bad_logins_window", _positive_seconds, "seconds"),
+    _Limit("--offline-dms", "max_offline_dms", _positive, "DMs stored for one offline account"),
+    _Limit(
+        "--room-ttl",
+        "room_ttl_days",
+        _positive_seconds,
+        "days an empty room with no message is remembered",
+    ),
 )
 
 
@@ -192,6 +213,29 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_WORKERS,
         help="threadpool backend only: pool size, which is also the most clients served at once "
         f"(default: {DEFAULT_WORKERS})",
+    )
+    store = parser.add_argument_group("store", "what the server remembers (docs/operations.md)")
+    store.add_argument(
+        "--db",
+        default=None,
+        metavar="PATH",
+        help="the SQLite database, created on first start, or :memory: to remember nothing "
+        f"(default: {default_db_path()})",
+    )
+    store.add_argument(
+        "--durability",
+        choices=sorted(DURABILITY),
+        default="normal",
+        help="normal: an echoed message survives a crash of the server (WAL, synchronous=NORMAL);"
+        " full: also a power loss (synchronous=FULL, an fsync per commit) (default: normal)",
+    )
+    store.add_argument(
+        "--db-max-mb",
+        type=_positive,
+        default=None,
+        metavar="MB",
+        help="largest the database may grow, in MiB; beyond it history is not kept, and the "
+        "server says so (default: no limit but the disk)",
     )
     parser.add_argument("--password", default=None, help="require this password in hello")
     parser.add_argument("--motd", default=None, help="message of the day sent in welcome")
@@ -270,6 +314,19 @@ def fit_descriptors(config: CoreConfig, backend: str) -> CoreConfig:
     return config
 
 
+def default_db_path() -> pathlib.Path:
+    """`wirechat.db` in the user's data directory (platformdirs: ~/.local/share/wirechat)."""
+    return pathlib.Path(platformdirs.user_data_dir("wirechat")) / "wirechat.db"
+
+
+def store_from(args: argparse.Namespace) -> Store:
+    if args.db == ":memory:":
+        return MemoryStore()
+    path = pathlib.Path(args.db) if args.db is not None else default_db_path()
+    max_bytes = None if args.db_max_mb is None else args.db_max_mb << 20
+    return SqliteStore(path, durability=args.durability, max_bytes=max_bytes)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -287,7 +344,13 @@ def main(argv: list[str] | None = None) -> int:
     if problem is not None:
         print(f"chat-server: {problem}", file=sys.stderr)
         return 2
-    hub = Hub(fit_descriptors(config, args.backend), backend=args.backend)
+    try:
+        hub = Hub(
+            fit_descriptors(config, args.backend), backend=args.backend, store=store_from(args)
+        )
+    except (StoreError, OSError, sqlite3.Error) as exc:
+        print(f"chat-server: cannot open the database: {exc}", file=sys.stderr)
+        return 1
 
     def ready(host: str, port: int) -> None:
         log.info("listening on %s:%d backend=%s", host, port, args.backend)
@@ -309,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         pass
+    finally:
+        hub.store.close()  # if the backend never got to shut down: what is queued is kept
     log.info("stopped")
     return 0
 

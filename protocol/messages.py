@@ -377,3 +377,37 @@ def history_body(room: str, message_bodies: list[bytes]) -> bytes:
         + b",".join(message_bodies)
         + b"]}"
     )
+
+
+def history_page_body(
+    room: str, message_bodies: list[bytes], before: int | None, complete: bool
+) -> bytes:
+    """`encode_body(History(...))` of an answer to a `history` request."""
+    tail = b"" if before is None else b',"before":' + str(before).encode()
+    if complete:
+        tail += b',"complete":true'
+    return history_body(room, message_bodies)[:-1] + tail + b"}"
+
+
+def search_results_body(room: str, query: str, message_bodies: list[bytes]) -> bytes:
+    """`encode_body(SearchResults(...))` from already encoded message bodies."""
+    return (
+        b'{"type":"search_results","room":'
+        + to_json(room)
+        + b',"query":'
+        + to_json(query)
+        + b',"messages":['
+        + b",".join(message_bodies)
+        + b"]}"
+    )
+
+
+_MESSAGE_HEAD = b'{"type":"message","id":'
+
+
+def message_id_of(body: bytes) -> int:
+    """The id of a body made by `chat_message_body`, read without parsing the JSON."""
+    if not body.startswith(_MESSAGE_HEAD):
+        raise ValueError("not a message body")
+    start = len(_MESSAGE_HEAD)
+    return int(body[start : body.index(b",", start)])

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -34,11 +37,18 @@ runpy.run_module("chat_server", run_name="__main__", alter_sys=True)
 """
 
 
+#: Where test servers keep their databases (and their data directory): removed at exit.
+_DATA = tempfile.mkdtemp(prefix="wirechat-tests-")
+atexit.register(shutil.rmtree, _DATA, ignore_errors=True)
+
+
 class ServerProcess:
     """`python -m chat_server` on an ephemeral loopback port, with its stderr captured.
 
-    With `nofile`, the server runs with RLIMIT_NOFILE at (nofile, nofile), and `hold_fds`
-    descriptors of its process are taken before it starts (see _LIMITED_SERVER)."""
+    Each server gets its own SQLite database (`self.db`), kept across `restart()`, unless the
+    arguments name one with `--db`. With `nofile`, the server runs with RLIMIT_NOFILE at
+    (nofile, nofile), and `hold_fds` descriptors of its process are taken before it starts
+    (see _LIMITED_SERVER)."""
 
     def __init__(
         self, backend: str = "asyncio", *args: str, nofile: int | None = None, hold_fds: int = 0
@@ -47,6 +57,9 @@ class ServerProcess:
         self.args = args
         self.nofile = nofile
         self.hold_fds = hold_fds
+        self.db = os.path.join(tempfile.mkdtemp(dir=_DATA), "wirechat.db")
+        if "--db" not in args:
+            self.args = ("--db", self.db, *args)
         self.host = "127.0.0.1"
         self.port = 0
         self.log: list[str] = []
@@ -72,7 +85,7 @@ class ServerProcess:
             cmd = [sys.executable, "-c", _LIMITED_SERVER, str(self.nofile), str(self.hold_fds)]
         cmd += ["--backend", self.backend]
         cmd += ["--host", self.host, "--port", str(self.port), *self.args]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "XDG_DATA_HOME": _DATA}
         self.proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,

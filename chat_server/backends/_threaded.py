@@ -33,12 +33,12 @@ from chat_server.backends.lifecycle import (
     shutdown_deadline,
 )
 from chat_server.core import TICK, Connection, Hub
+from chat_server.core.threads import STOP_SIGNALS
 
 log = logging.getLogger("chat_server")
 
 #: Stack per connection thread: enough for the core and the JSON parser, far below the default.
 THREAD_STACK = 512 * 1024
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _WAKE = "wake"
 
 
@@ -105,6 +105,8 @@ class ThreadedCore:
         self._sel.register(self._wake_r, selectors.EVENT_READ, _WAKE)
         self._lingering: Lingering[Peer] = Lingering()
         self._stopping = threading.Event()
+        self._kick = threading.Event()  # wakes the ticker: results handed back to settle
+        hub.set_waker(self._kick.set)
         self._threads = [
             threading.Thread(target=self._write_loop, name="chat-writer", daemon=True),
             threading.Thread(target=self._tick_loop, name="chat-ticker", daemon=True),
@@ -218,7 +220,7 @@ class ThreadedCore:
                     peer.out.data += data
                 # Read with take_output, under the lock: the core may close the
                 # connection (and queue a last frame) while _write runs.
-                peer.closing = peer.conn.closed
+                peer.closing = peer.conn.finished
                 ready[peer] = None
         for peer, data in cuts:
             ready.pop(peer, None)
@@ -302,10 +304,20 @@ class ThreadedCore:
     # ------------------------------------------------------------------ timers and shutdown
 
     def _tick_loop(self) -> None:
-        while not self._stopping.wait(TICK):
+        """The core's timers, and the results other threads hand back (`Hub.settle`)."""
+        next_tick = time.monotonic() + TICK
+        while not self._stopping.is_set():
+            self._kick.wait(max(0.0, next_tick - time.monotonic()))
+            self._kick.clear()
+            if self._stopping.is_set():
+                break
             try:
                 with self.lock:
-                    self.hub.tick()
+                    self.hub.settle()
+                    now = time.monotonic()
+                    if now >= next_tick:
+                        next_tick = now + TICK
+                        self.hub.tick()
             except Exception:  # the timers of every connection: log, never stop them
                 log.exception("tick failed; continuing")
 
@@ -328,6 +340,7 @@ class ThreadedCore:
             peer.may_read.set()
             peer.finished.set()
         self._stopping.set()
+        self._kick.set()
         with self._flushed:  # readers waiting for the writer need not wait out their timeout
             self._flushed.notify_all()
         with contextlib.suppress(BlockingIOError):

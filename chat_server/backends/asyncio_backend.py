@@ -90,7 +90,7 @@ class _Flusher:
                             sent = 0
                     if sent < len(data):
                         transport.write(memoryview(data)[sent:] if sent else data)
-                if conn.closed:
+                if conn.finished:
                     proto.close()
                 else:
                     # Report what the transport holds (the core's queue was just emptied).
@@ -201,6 +201,11 @@ async def serve_async(hub: Hub, options: ServeOptions, stop: asyncio.Event | Non
     embedded in another program, or in a test, on a thread of its own)."""
     loop = asyncio.get_running_loop()
     flusher = _Flusher(hub, loop)
+
+    def wake() -> None:  # from other threads: the store's writer and readers, the hasher
+        loop.call_soon_threadsafe(hub.settle)
+
+    hub.set_waker(wake)
     listener = socket.create_server((options.host, options.port), backlog=options.backlog)
     listener.setblocking(False)
     acceptor = Acceptor(listener)

@@ -186,7 +186,7 @@ class _Loop:
 
     def _settle(self, client: _Client) -> None:
         """Close a finished connection, or watch what it needs now."""
-        if client.conn.closed:
+        if client.conn.finished:
             if not client.out:
                 self.close(client)
                 return
@@ -235,13 +235,14 @@ class _Loop:
             if data is _ACCEPT:
                 if acceptor is not None:
                     self.accept(acceptor)
-            elif data is _WAKE:
+            elif data is _WAKE:  # a signal, or results handed back by another thread
                 while True:
                     try:
                         if not wake.recv(4096):
                             break
                     except (BlockingIOError, InterruptedError):
                         break
+                self.hub.settle()
             else:
                 client: _Client = data
                 if mask & _WRITE and client.sock is not None:
@@ -267,6 +268,12 @@ def serve(hub: Hub, options: ServeOptions) -> None:
     wake_w.setblocking(False)
     sel.register(listener, _READ, _ACCEPT)
     sel.register(wake_r, _READ, _WAKE)
+
+    def wake() -> None:  # from other threads: the store's writer and readers, the hasher
+        with contextlib.suppress(BlockingIOError, OSError):
+            wake_w.send(b"\1")
+
+    hub.set_waker(wake)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         loop.stopping = True  # the wake-up fd makes select() return

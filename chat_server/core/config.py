@@ -58,6 +58,12 @@ class CoreConfig:
     idle_timeout: float = 300.0  # seconds without any frame from a client before it is dropped
     hello_timeout: float = 10.0  # seconds a new connection has to register with `hello`
     max_combining: int = 4  # combining marks on one base character in text
+    # Failed account logins per account (from any address) within the window: beyond it,
+    # logins to that account get `rate_limited` until the window slides.
+    account_bad_logins: int = 10
+    account_bad_logins_window: float = 600.0
+    max_offline_dms: int = 500  # stored DMs per offline account; the oldest go first
+    room_ttl_days: float = 30.0  # an empty room with no message for this long is forgotten
     flood: FloodLimits = field(default_factory=FloodLimits)
     per_address: AddressLimits = field(default_factory=AddressLimits)
     exempt: tuple[str, ...] = DEFAULT_EXEMPT  # CIDR networks

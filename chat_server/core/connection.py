@@ -45,13 +45,17 @@ class Connection:
     """One client as the core sees it: phase, nick, rooms, decoder, held requests, output."""
 
     __slots__ = (
+        "account",
+        "account_key",
         "address",
+        "busy",
         "closed",
         "decoder",
         "doomed",
         "exempt",
         "flood",
         "held",
+        "holds",
         "id",
         "io",
         "key",
@@ -61,6 +65,7 @@ class Connection:
         "out",
         "out_bytes",
         "over_soft_since",
+        "paused",
         "peer",
         "phase",
         "reset",
@@ -69,6 +74,7 @@ class Connection:
         "waiting",
         "waiting_since",
         "wake_pending",
+        "withheld",
     )
 
     def __init__(
@@ -90,6 +96,16 @@ class Connection:
         self.doomed: ProtocolError | None = None  # a fatal error due once `waiting` is done
         self.nick: str | None = None  # set exactly when phase is REGISTERED (or was)
         self.key: str | None = None  # name_key(nick)
+        self.account: str | None = None  # the account logged in to: its name...
+        self.account_key: str | None = None  # ...and its key
+        # Deferred work (a store read, a password hash) runs for it: requests wait meanwhile.
+        self.busy = False
+        # Output that waits for the store (Hub.withhold): `holds` lists, oldest first, each
+        # store ticket a frame waits for and that frame's index in `out`; the frames before
+        # the first may be written. `withheld` is true while any are.
+        self.withheld = False
+        self.holds: deque[tuple[int, int]] | None = None
+        self.paused = 0  # why reading is paused (Hub.PAUSED_*), 0 when it is not
         self.rooms: dict[str, Room] = {}  # room key -> room
         # Flood control: None for exempt addresses. Requests read but not yet allowed to run
         # (raw bodies, or messages already validated) wait in `waiting`, in order.
@@ -117,12 +133,41 @@ class Connection:
         self.phase = phase
         # `closed` mirrors the CLOSING phase as a plain attribute: backends and the fan-out
         # path read it for every frame. The core is then done with the connection: write
-        # what `take_output` gives, then close the socket (at once, with a reset, when
-        # `reset` is true).
+        # what `take_output` gives, then close the socket once `finished` (at once, with a
+        # reset, when `reset` is true).
         self.closed = phase is Phase.CLOSING
 
+    @property
+    def finished(self) -> bool:
+        """The core is done with it and nothing is withheld: close once written."""
+        return self.closed and not self.withheld
+
+    def hold(self, ticket: int) -> None:
+        """The last frame queued, and all after it, wait for store write `ticket`."""
+        if self.holds is None:
+            self.holds = deque()
+        self.holds.append((ticket, len(self.out) - 1))
+        self.withheld = True
+
+    def release(self, durable: int) -> bool:
+        """Store writes up to `durable` are done: True if more output may go now."""
+        holds = self.holds
+        if holds is None or holds[0][0] > durable:
+            return False
+        while holds and holds[0][0] <= durable:
+            holds.popleft()
+        if not holds:
+            self.holds = None
+            self.withheld = False
+        return True
+
     def take_output(self) -> bytes:
-        """Everything queued since the last call, as one buffer to write; b"" if nothing."""
+        """Everything queued since the last call that may go now, as one buffer to write;
+        b"" if nothing. Frames withheld for the store stay (the core calls `output_ready()`
+        again when they may go)."""
+        holds = self.holds
+        if holds is not None:
+            return self._take_released(holds)
         out = self.out
         self.wake_pending = False
         if not out:
@@ -130,6 +175,18 @@ class Connection:
         data = out[0] if len(out) == 1 else b"".join(out)
         self.out = []
         self.out_bytes = self.unsent  # the backend reports its new figure after writing
+        return data
+
+    def _take_released(self, holds: deque[tuple[int, int]]) -> bytes:
+        cut = holds[0][1]
+        if cut <= 0:
+            return b""  # still woken: the core wakes the backend again on release
+        self.wake_pending = False
+        out = self.out
+        data = b"".join(out[:cut])
+        self.out = out[cut:]
+        self.out_bytes = self.unsent + sum(len(f) for f in self.out)
+        self.holds = deque((ticket, index - cut) for ticket, index in holds)
         return data
 
     def __repr__(self) -> str:

@@ -4,7 +4,7 @@
   request is not refused: the Hub holds it and stops reading the connection until the bucket
   refills (backpressure), so a flooder slows down and the room does not.
 - `AddressGuard`: caps per source address (concurrent connections, connects per window, rooms
-  created per window, failed passwords per window). IPv4 counts per address, IPv6 per /64, so
+  created per window, failed passwords per window), and failed logins per account. IPv4 counts per address, IPv6 per /64, so
   one host cannot escape the caps by walking its own prefix. Exempt networks skip everything
   but the password throttle.
 
@@ -129,8 +129,17 @@ def address_bucket(host: str | None) -> str | None:
 class AddressGuard:
     """Per-address counters and windows, and the exempt networks."""
 
-    def __init__(self, limits: AddressLimits, exempt: Iterable[str]) -> None:
+    def __init__(
+        self,
+        limits: AddressLimits,
+        exempt: Iterable[str],
+        account_logins: int = 10,
+        account_logins_window: float = 600.0,
+    ) -> None:
         self.limits = limits
+        self.account_logins = account_logins
+        self.account_logins_window = account_logins_window
+        self._logins: dict[str, _Window] = {}
         self.exempt = tuple(ipaddress.ip_network(net, strict=False) for net in exempt)
         self.connections: dict[str, int] = {}
         self._connects: dict[str, _Window] = {}
@@ -200,6 +209,18 @@ class AddressGuard:
         window = self._passwords.setdefault(address, _Window(self.limits.bad_passwords))
         window.times.append(now)
 
+    def login_throttled(self, account: str, now: float) -> float:
+        """Seconds until account `account` (its key) may be tried again (0.0: now): failed
+        logins count per account too, whatever address they come from."""
+        window = self._logins.get(account)
+        if window is None:
+            return 0.0
+        return window.retry_after(self.account_logins, self.account_logins_window, now)
+
+    def login_failed(self, account: str, now: float) -> None:
+        window = self._logins.setdefault(account, _Window(self.account_logins))
+        window.times.append(now)
+
     def prune(self, now: float) -> None:
         """Forget windows with no event left in them (call now and then)."""
         limits = self.limits
@@ -207,6 +228,7 @@ class AddressGuard:
             (self._connects, limits.connects_window),
             (self._rooms, limits.rooms_window),
             (self._passwords, limits.bad_passwords_window),
+            (self._logins, self.account_logins_window),
         ):
             stale = [a for a, w in table.items() if not w.times or w.times[-1] <= now - span]
             for address in stale:

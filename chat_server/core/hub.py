@@ -10,13 +10,21 @@ A backend owns the sockets and calls:
 - `lost(conn)` when the peer goes away (EOF, reset, error);
 - `tick()` every TICK seconds: resumes connections held back by flood control, cuts slow
   consumers over the soft limit for too long, and reaps idle connections now and then;
-- `shutdown()` once, when the server stops.
+- `shutdown()` once, when the server stops;
+- `set_waker(wake)` once, before serving: `wake()` may be called from any thread, and must
+  make the backend call `settle()` soon on the core's thread (under its lock): that is how
+  the store's writer and readers and the password hasher hand their results back.
 
 The core answers by queueing encoded frames on connections and calling `io.output_ready()` on
 each one that has something new, and `io.pause_reading()` / `io.resume_reading()` for flood
 control; the backend calls `conn.take_output()`, writes the bytes, and closes the socket once
-`conn.closed` is true (at once with a reset when `conn.reset` is true). The core is not
+`conn.finished` is true (at once with a reset when `conn.reset` is true). The core is not
 thread-safe: a threaded backend serialises its calls with one lock.
+
+Work that may block (reads of the store, password hashing) runs on worker threads
+(`defer`): the connection's later requests wait their turn meanwhile, so every answer still
+comes in request order. A message is stored before its sender sees its echo: the sender's
+output is withheld (`withhold`) until the store says the write is durable.
 
 Rule 1: a chat rule, a check of what a client sent, or the wording of an error lives in the
 core (this module, `handlers/`, `guards`, `outbox`, `phases`) and nowhere else.
@@ -24,16 +32,20 @@ core (this module, `handlers/`, `guards`, `outbox`, `phases`) and nowhere else.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from concurrent.futures import Executor, Future
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from chat_server import __version__
+from chat_server.core.accounts import Accounts, Passwords
 from chat_server.core.clock import SystemClock, utc_now
 from chat_server.core.config import REPLY_BUDGET, CoreConfig
 from chat_server.core.connection import MALFORMED, Connection, ConnectionIO, Malformed
@@ -44,15 +56,17 @@ from chat_server.core.interfaces import (
     Authenticator,
     Clock,
     HistoryStore,
-    IdSource,
     NickRegistry,
     RoomBus,
+    Store,
+    StoredState,
 )
-from chat_server.core.memory import LocalBus, MemoryHistory, MemoryIds, MemoryNicks, PasswordAuth
+from chat_server.core.memory import LocalBus, MemoryHistory, MemoryNicks, PasswordAuth
 from chat_server.core.outbox import Outbox
 from chat_server.core.phases import ALLOWED, REFUSAL, Phase
 from chat_server.core.ratelog import RateLimitedLog
-from chat_server.core.rooms import RoomDirectory
+from chat_server.core.rooms import Room, RoomDirectory
+from chat_server.store.memory import MemoryStore
 from protocol import (
     CLIENT_MESSAGE,
     Bye,
@@ -60,6 +74,7 @@ from protocol import (
     Error,
     ErrorCode,
     FrameTooLarge,
+    Notice,
     ProtocolError,
     ServerInfo,
     encode,
@@ -69,6 +84,7 @@ from protocol.messages import _Message
 log = logging.getLogger("chat_server")
 
 Handler = Callable[["Hub", Connection, Any], None]
+T = TypeVar("T")
 
 #: How often a backend calls `Hub.tick()`.
 TICK = 0.05
@@ -76,6 +92,15 @@ TICK = 0.05
 REAP_INTERVAL = 5.0
 #: Longest `message` of an `invalid_message` error, in characters.
 MAX_DETAILS = 300
+#: Why a connection is not read (Connection.paused): requests wait (flood control, or behind
+#: deferred work), or its output waits for the store with more than WITHHELD_PAUSE queued.
+PAUSED_WAITING = 1
+PAUSED_STORE = 2
+#: Bytes queued for a withheld connection beyond which it is not read until the store
+#: catches up: a sender cannot outrun the database, nor fill its own output queue.
+WITHHELD_PAUSE = 256 * 1024
+#: How often `tick()` looks for empty rooms past `--room-ttl`, in seconds.
+ROOM_PRUNE_INTERVAL = 3600.0
 
 
 class _CallableClock:
@@ -97,11 +122,12 @@ class Hub:
         *,
         backend: str = "unknown",
         clock: Clock | Callable[[], float] | None = None,
-        ids: IdSource | None = None,
+        store: Store | None = None,
         history: HistoryStore | None = None,
         nicks: NickRegistry | None = None,
         auth: Authenticator | None = None,
         bus: Callable[[Outbox], RoomBus] = LocalBus,
+        passwords: Passwords | None = None,
     ) -> None:
         self.config = config = config or CoreConfig()
         self.backend = backend
@@ -112,7 +138,8 @@ class Hub:
         self.clock: Clock = clock  # type: ignore[assignment]
         self.connections: dict[int, Connection] = {}
         self._conn_ids = itertools.count(1)
-        self.ids: IdSource = ids or MemoryIds()
+        # The store is also the id source: ids must never start again while it remembers.
+        self.store: Store = store if store is not None else MemoryStore()
         self.replay_budget = min(REPLY_BUDGET, config.max_outbuf // 2)
         self.history: HistoryStore = history or MemoryHistory(
             config.history, min(config.room_history_bytes, self.replay_budget), config.history_bytes
@@ -122,9 +149,24 @@ class Hub:
         self.rooms = RoomDirectory(config.max_rooms, REPLY_BUDGET)
         self.outbox = Outbox(config, self._slow_consumer)
         self.bus: RoomBus = bus(self.outbox)
-        self.guard = AddressGuard(config.per_address, config.exempt)
+        self.guard = AddressGuard(
+            config.per_address,
+            config.exempt,
+            config.account_bad_logins,
+            config.account_bad_logins_window,
+        )
         self.server_info = ServerInfo(name=config.server_name, version=__version__)
         self.throttled: dict[Connection, None] = {}  # held back by flood control
+        self.accounts = Accounts()
+        self.passwords = passwords or Passwords()
+        # Results handed back by other threads, run by `settle()` on the core's thread.
+        self._completions: deque[Callable[[], None]] = deque()
+        self._waker: Callable[[], None] | None = None
+        self._woken = False
+        self.deferred = 0  # works running on other threads for connections
+        # Connections with output waiting for the store (Connection.holds says for what).
+        self.withheld: dict[Connection, None] = {}
+        self.durable = 0  # every store write up to this ticket is done
         self.closing = False
         self._refusals = RateLimitedLog(log)
         self._next_reap = 0.0
@@ -134,10 +176,23 @@ class Hub:
             phase: {kind: h for kind, h in HANDLERS.items() if _type_name(kind) in allowed}
             for phase, allowed in ALLOWED.items()
         }
+        self._next_prune = 0.0
+        self._load(self.store.start(self.post, self, self.history))
 
     @property
     def instance(self) -> str:
-        return self.ids.instance
+        return self.store.instance
+
+    @property
+    def next_id(self) -> Callable[[], int]:
+        return self.store.next_id
+
+    def _load(self, state: StoredState) -> None:
+        """What the store remembers: rooms (empty, cold windows), accounts, offline DMs."""
+        for record in state.rooms:
+            room = self.rooms.restore(record)
+            self.history.cold(room, record.last_id)
+        self.accounts.load(state.accounts, state.offline)
 
     # ------------------------------------------------------------------ backend API
 
@@ -181,11 +236,15 @@ class Hub:
             bodies, fatal = exc.frames, exc
         if bodies:  # only complete frames count as activity, not a trickle of bytes
             now = conn.last_seen = self.clock.monotonic()
-            if conn.flood is None:
+            if conn.flood is None and conn.waiting is None and not conn.busy:
                 validate = CLIENT_MESSAGE.validate_json
-                for body in bodies:
+                for index, body in enumerate(bodies):
                     if conn.closed:
                         return
+                    if conn.busy or conn.paused & PAUSED_STORE:  # the rest waits its turn
+                        conn.waiting = deque(bodies[index:])
+                        self._bound_waiting(conn)
+                        break
                     try:
                         message = validate(body)
                     except ValidationError as exc:
@@ -219,6 +278,8 @@ class Hub:
 
     def tick(self) -> None:
         """Timers: resume flood-held connections, expire soft output limits, reap idle ones."""
+        if self._completions:
+            self.settle()  # in case a wake was lost
         now = self.clock.monotonic()
         if self.throttled:
             for conn in list(self.throttled):
@@ -232,6 +293,146 @@ class Hub:
             )
             self.reap_idle()
             self.guard.prune(now)
+        if now >= self._next_prune:
+            self._next_prune = now + ROOM_PRUNE_INTERVAL
+            self.prune_rooms(time.time())
+
+    def prune_rooms(self, wall_now: float) -> None:
+        """Forget empty rooms with no message for `room_ttl_days` (a store keeps them)."""
+        if not self.store.keeps_rooms:
+            return
+        horizon = wall_now - self.config.room_ttl_days * 86400
+        for room in self.rooms.idle_since(horizon):
+            log.info("forgetting room %s: empty and quiet since %s", room.name, room.last_active)
+            self.forget_room(room)
+
+    def forget_room(self, room: Room) -> None:
+        self.store.forget_room(room.key, self.history.newest(room))
+        self.history.forget(room)
+        self.rooms.remove(room)
+
+    # ------------------------------------------------------------------ other threads
+
+    def set_waker(self, wake: Callable[[], None]) -> None:
+        """`wake()` (callable from any thread) makes the backend call `settle()` soon."""
+        self._waker = wake
+
+    def post(self, completion: Callable[[], None]) -> None:
+        """From any thread: run `completion` on the core's thread, at the next `settle()`."""
+        self._completions.append(completion)
+        if not self._woken:
+            self._woken = True
+            wake = self._waker
+            if wake is not None:
+                with contextlib.suppress(RuntimeError):  # the backend's loop is gone
+                    wake()
+
+    def settle(self) -> None:
+        """Run what other threads handed back (backends call this when woken)."""
+        self._woken = False
+        completions = self._completions
+        while completions:
+            completion = completions.popleft()
+            try:
+                completion()
+            except Exception:
+                log.exception("internal error in a completion")
+
+    def defer(
+        self,
+        conn: Connection,
+        pool: Executor | None,
+        work: Callable[[], T],
+        then: Callable[[T], None],
+        failure: ProtocolError,
+    ) -> None:
+        """Run `work` on `pool` (inline when None), then `then(result)` on the core's thread.
+        Meanwhile `conn`'s later requests wait. If `work` fails, `conn` gets `failure`."""
+        if pool is None:
+            then(work())
+            return
+        conn.busy = True
+        self.deferred += 1
+        future = pool.submit(work)
+        future.add_done_callback(
+            lambda done: self.post(lambda: self._resume(conn, done, then, failure))
+        )
+
+    def _resume(
+        self,
+        conn: Connection,
+        done: Future[T],
+        then: Callable[[T], None],
+        failure: ProtocolError,
+    ) -> None:
+        self.deferred -= 1
+        conn.busy = False
+        if conn.closed:
+            return
+        try:
+            exc = done.exception()
+            if exc is not None:
+                log.warning("deferred work for %r failed: %s", conn, exc)
+                raise failure
+            then(done.result())
+        except ProtocolError as exc:
+            if exc.fatal:
+                self.fail(conn, exc)
+            else:
+                self._error(conn, exc)
+        except Exception:
+            log.exception("internal error finishing a request of %r", conn)
+            self._error(conn, ProtocolError(ErrorCode.INTERNAL_ERROR, "internal server error"))
+        if not conn.closed and not conn.busy and conn.waiting is not None:
+            self._run_waiting(conn, self.clock.monotonic())
+
+    def withhold(self, conn: Connection, ticket: int) -> None:
+        """The frame just queued for `conn`, and all after it, wait until the store write
+        `ticket` is durable (what was queued before it may go)."""
+        if ticket > self.durable and conn.out:
+            conn.hold(ticket)
+            self.withheld[conn] = None
+            if conn.out_bytes > WITHHELD_PAUSE and not conn.paused & PAUSED_STORE:
+                self._pause(conn, PAUSED_STORE)
+
+    # StoreListener: called through `post`, on the core's thread.
+
+    def committed(self, ticket: int) -> None:
+        self.durable = ticket
+        for conn in list(self.withheld):
+            if not conn.release(ticket):
+                continue  # its oldest held frame waits for a later write
+            if not conn.withheld:
+                del self.withheld[conn]
+            conn.wake_pending = True
+            conn.io.output_ready()
+            if conn.paused & PAUSED_STORE and not conn.withheld:
+                self._unpause(conn, PAUSED_STORE)
+                if conn.waiting is not None and not conn.busy:
+                    self._run_waiting(conn, self.clock.monotonic())
+
+    def store_failed(self, error: str) -> None:
+        self.announce(error)
+
+    def store_recovered(self) -> None:
+        self.announce("history is being kept again")
+
+    def announce(self, text: str) -> None:
+        """A `notice` from the server to every registered connection."""
+        notice = encode(Notice(text=text, sender="server", ts=self.clock.stamp()))
+        self.outbox.broadcast(
+            [c for c in self.connections.values() if c.phase is Phase.REGISTERED], notice
+        )
+
+    def health(self) -> dict[str, object]:
+        """What a health check reports: whether the store is keeping history."""
+        problem = self.store.health()
+        return {
+            "ok": problem is None and not self.closing,
+            "store": problem or "ok",
+            "connections": len(self.connections),
+            "rooms": len(self.rooms),
+        }
 
     def reap_idle(self) -> None:
         """Drop connections that sent no frame for `idle_timeout` seconds, or that did not
@@ -263,6 +464,10 @@ class Hub:
         self.connections.clear()
         self.rooms.clear()
         self.throttled.clear()
+        # Everything queued reaches the database, then every withheld echo goes out.
+        self.store.close()
+        self.settle()
+        self.passwords.close()
 
     # ------------------------------------------------------------------ for handlers
 
@@ -322,29 +527,36 @@ class Hub:
         conn.out.clear()
         conn.out_bytes = 0
         conn.unsent = 0  # the backend discards what it holds
+        conn.holds = None  # nothing held is worth waiting for now
+        conn.withheld = False
+        self.withheld.pop(conn, None)
         conn.reset = True
         self.fail(conn, ProtocolError(ErrorCode.SLOW_CONSUMER, why))
 
     def _run_waiting(self, conn: Connection, now: float) -> None:
         """Handle the requests flood control held back, as far as the budget goes now."""
         flood = conn.flood
-        assert flood is not None
         waiting = conn.waiting
         if waiting is None:
             return
         while waiting and not conn.closed:
+            if conn.busy or conn.paused & PAUSED_STORE:
+                # Deferred work runs, or the store is behind: `_resume` or `committed`
+                # continues from here.
+                self._bound_waiting(conn)
+                return
             body = waiting[0]
             held = conn.held
             if held is None:
                 # Validated once, the first time it comes up; a malformed frame is answered
                 # then, and charged as a request all the same when its turn comes.
                 held = self._parse(conn, body) or MALFORMED
-            kind = held.type
-            wait = flood.take(kind, len(body) + 4, now)
-            if wait > 0:
-                conn.held = held  # keep the result until its turn
-                self._hold(conn, now)
-                return
+            if flood is not None:
+                wait = flood.take(held.type, len(body) + 4, now)
+                if wait > 0:
+                    conn.held = held  # keep the result until its turn
+                    self._hold(conn, now)
+                    return
             waiting.popleft()
             conn.held = None
             if not isinstance(held, Malformed):
@@ -356,11 +568,22 @@ class Hub:
             else:
                 self._release(conn)
 
+    def _bound_waiting(self, conn: Connection) -> None:
+        """While deferred work runs, stop reading once many requests wait behind it."""
+        waiting = conn.waiting
+        if (
+            waiting is not None
+            and len(waiting) > self.config.flood.max_waiting
+            and conn not in self.throttled
+        ):
+            self.throttled[conn] = None
+            self._pause(conn, PAUSED_WAITING)
+
     def _hold(self, conn: Connection, now: float) -> None:
         limits = self.config.flood
         if conn not in self.throttled:
             self.throttled[conn] = None
-            conn.io.pause_reading()
+            self._pause(conn, PAUSED_WAITING)
         if conn.waiting is not None and len(conn.waiting) > limits.max_waiting:
             if conn.waiting_since is None:
                 conn.waiting_since = now
@@ -380,7 +603,19 @@ class Hub:
         conn.waiting_since = None
         if conn in self.throttled:
             del self.throttled[conn]
-            conn.io.resume_reading()
+            self._unpause(conn, PAUSED_WAITING)
+
+    def _pause(self, conn: Connection, reason: int) -> None:
+        """Stop reading `conn` for `reason` (reasons add up: reading resumes when all end)."""
+        if not conn.paused:
+            conn.io.pause_reading()
+        conn.paused |= reason
+
+    def _unpause(self, conn: Connection, reason: int) -> None:
+        if conn.paused & reason:
+            conn.paused &= ~reason
+            if not conn.paused and not conn.closed:
+                conn.io.resume_reading()
 
     def _parse(self, conn: Connection, body: bytes) -> ClientMessage | None:
         try:

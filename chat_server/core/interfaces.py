@@ -8,8 +8,9 @@ new implementation here and not an edit of every handler.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from chat_server.core.connection import Connection
@@ -36,13 +37,40 @@ class IdSource(Protocol):
 
 
 class HistoryStore(Protocol):
-    """The recent messages of each room, held as encoded bodies ready to splice into a frame."""
+    """The recent messages of each room (the window), held as encoded bodies ready to splice
+    into a frame. With a persistent store the window of a room starts cold after a restart
+    (`cold`): the messages before it are read from the store once and `seed` it."""
 
     def append(self, room: Room, message_id: int, body: bytes) -> None: ...
 
-    def since(self, room: Room, last_seen: int | None, budget: int) -> list[bytes]:
-        """Bodies with an id above `last_seen` (all when None), oldest first: the newest that
-        fit in `budget` bytes."""
+    def since(
+        self, room: Room, last_seen: int | None, budget: int, upto: int | None = None
+    ) -> list[bytes] | None:
+        """Bodies with an id above `last_seen` (all when None) and not above `upto`, oldest
+        first: the newest that fit in `budget` bytes. None when the window cannot tell
+        (cold: older messages are in the store and not yet read)."""
+
+    def older(
+        self, room: Room, before: int | None, limit: int
+    ) -> tuple[list[tuple[int, bytes]], bool | None, int | None]:
+        """Up to `limit` messages older than `before`, newest first; whether that reaches the
+        room's first message (True), may not (False), or the store must say (None); and,
+        when None, the id below which the store has the rest."""
+
+    def newest(self, room: Room) -> int:
+        """The newest id in the window, or 0."""
+
+    def floor(self, room: Room) -> int:
+        """Messages of the room up to this id are in the store only (0: none)."""
+
+    def cold(self, room: Room, floor: int) -> None:
+        """After a restart: the room's messages up to id `floor` are in the store only."""
+
+    def seed(self, room: Room, rows: list[tuple[int, bytes]], asked: int) -> None:
+        """Messages read from the store (newest first, ids at or below the floor): `asked`
+        were asked for, so fewer means the room has no older ones."""
+
+    def window(self, room: Room) -> list[tuple[int, bytes]]: ...
 
     def forget(self, room: Room) -> None:
         """The room is gone: release what is held for it."""
@@ -78,3 +106,117 @@ class Authenticator(Protocol):
     """Decides whether a `hello` may register; raises ProtocolError when it may not."""
 
     def check(self, conn: Connection, hello: Hello) -> None: ...
+
+
+class StoreListener(Protocol):
+    """What a store tells the core, always through the core's `post` (on the core's thread)."""
+
+    def committed(self, ticket: int) -> None:
+        """Every write up to `ticket` is durable (or failed: see `store_failed`)."""
+
+    def store_failed(self, error: str) -> None:
+        """Writes stopped reaching the database (disk full, read-only...): say so."""
+
+    def store_recovered(self) -> None: ...
+
+
+class Store(Protocol):
+    """What the server remembers across restarts: rooms, messages, accounts, offline DMs, and
+    the id sequence. Writes never block: each is queued for a writer and returns a ticket
+    (0 when there is nothing to wait for); `StoreListener.committed` says when it is durable.
+    Reads that may touch the disk go through `reads` (None: answer inline, nothing blocks)."""
+
+    keeps_rooms: bool  # rooms outlive their last member
+    reads: Executor | None
+
+    @property
+    def instance(self) -> str: ...
+
+    @property
+    def next_id(self) -> Callable[[], int]: ...
+
+    def start(self, post: Post, listener: StoreListener, window: HistoryStore) -> StoredState:
+        """Open, migrate and load; from now on completions go through `post`."""
+
+    def close(self) -> None:
+        """Write everything queued, then stop (blocks: only at shutdown)."""
+
+    def reader(self) -> StoreReader:
+        """The reader for the calling thread (a `reads` worker, or the core when inline)."""
+
+    def health(self) -> str | None:
+        """None when writes reach the database, else what is wrong."""
+
+    def save_room(self, key: str, name: str, created: str) -> None: ...
+
+    def set_topic(self, key: str, topic: str, by: str) -> None: ...
+
+    def forget_room(self, key: str, upto_id: int) -> None: ...
+
+    def add_message(self, message: StoredMessage) -> int: ...
+
+    def add_account(self, account: AccountRecord) -> int: ...
+
+    def set_password(self, key: str, password_hash: str) -> int: ...
+
+    def drop_account(self, key: str) -> int: ...
+
+    def add_offline_dm(self, dm: StoredDm, keep: int) -> int: ...
+
+    def drop_offline_dms(self, recipient: str, upto_id: int) -> None: ...
+
+
+class StoreReader(Protocol):
+    """Reads, newest first, each bounded by `limit` rows. They may run on a worker thread:
+    of a Room they read only its `key`."""
+
+    def history(self, room: Room, before: int | None, limit: int) -> list[tuple[int, bytes]]:
+        """Message ids and bodies older than `before` (all when None), newest first."""
+
+    def search(self, room: Room, query: str, limit: int) -> list[tuple[int, bytes]]:
+        """Messages containing every word of `query` (protocol: `search`), newest first."""
+
+    def offline_dms(self, recipient: str) -> list[StoredDm]: ...
+
+
+Post = Callable[[Callable[[], None]], None]
+
+
+class StoredMessage(NamedTuple):
+    id: int
+    room: str  # the room's key
+    body: bytes  # the `message` body as sent (without a ref)
+    text: str  # for the search index
+    account: str | None  # the sender's account, when logged in
+
+
+class StoredDm(NamedTuple):
+    recipient: str  # the account's key
+    id: int
+    sender: str
+    text: str
+    ts: str
+
+
+class AccountRecord(NamedTuple):
+    key: str
+    visual: str
+    name: str
+    hash: str
+    created: str
+
+
+class RoomRecord(NamedTuple):
+    key: str
+    name: str
+    topic: str
+    topic_by: str
+    created: str
+    last_active: float
+    last_id: int  # newest message id (0: none)
+
+
+class StoredState(NamedTuple):
+    rooms: list[RoomRecord]
+    accounts: list[AccountRecord]
+    offline: dict[str, int]  # account key -> offline DMs waiting

@@ -35,11 +35,15 @@ class MemoryIds:
 
 
 class _RoomHistory:
-    __slots__ = ("held", "messages")
+    __slots__ = ("floor", "held", "messages", "trimmed")
 
-    def __init__(self) -> None:
+    def __init__(self, floor: int = 0) -> None:
         self.messages: deque[tuple[int, bytes]] = deque()
         self.held = 0  # bytes of the bodies in `messages`
+        # Every message of the room with an id above `floor` is in `messages`, unless some
+        # were trimmed; below it they are in the store only (a cold window after a restart).
+        self.floor = floor
+        self.trimmed = False  # older messages were dropped to stay within the bounds
 
 
 class MemoryHistory:
@@ -71,6 +75,7 @@ class MemoryHistory:
         if len(messages) > self.per_room:  # the steady state of a busy room: one out, inline
             _, dropped = messages.popleft()
             size -= len(dropped)
+            history.trimmed = True
         history.held += size
         self.held += size
         if history.held > self.room_bytes:
@@ -78,20 +83,95 @@ class MemoryHistory:
         if self.held > self.total_bytes:
             self._trim_server()
 
-    def since(self, room: Room, last_seen: int | None, budget: int) -> list[bytes]:
+    def since(
+        self, room: Room, last_seen: int | None, budget: int, upto: int | None = None
+    ) -> list[bytes] | None:
         history = self._rooms.get(room.key)
         if history is None:
             return []
         replay: list[bytes] = []
+        whole = True  # went through the whole window without stopping
         for message_id, body in reversed(history.messages):
+            if upto is not None and message_id > upto:
+                continue
             if last_seen is not None and message_id <= last_seen:
+                whole = False
                 break
             budget -= len(body) + 1
             if budget < 0:
+                whole = False
                 break
             replay.append(body)
+        if (
+            whole
+            and not history.trimmed
+            and history.floor > (last_seen or 0)
+            and len(replay) < self.per_room
+        ):
+            return None  # older messages the replay wants are in the store
         replay.reverse()
         return replay
+
+    def older(
+        self, room: Room, before: int | None, limit: int
+    ) -> tuple[list[tuple[int, bytes]], bool | None, int | None]:
+        history = self._rooms.get(room.key)
+        if history is None:
+            return [], True, None
+        found: list[tuple[int, bytes]] = []
+        lowest = before
+        for message_id, body in reversed(history.messages):
+            if before is not None and message_id >= before:
+                continue
+            if len(found) == limit:
+                return found, False, None
+            found.append((message_id, body))
+            lowest = message_id
+        if history.floor == 0 and not history.trimmed:
+            return found, True, None
+        # The rest is in the store only: below the oldest message looked at.
+        if history.messages:
+            oldest = history.messages[0][0]
+            lowest = oldest if lowest is None else min(lowest, oldest)
+        elif history.floor:
+            lowest = history.floor + 1 if lowest is None else min(lowest, history.floor + 1)
+        return found, None, lowest
+
+    def newest(self, room: Room) -> int:
+        history = self._rooms.get(room.key)
+        if history is None or not history.messages:
+            return 0 if history is None else history.floor
+        return history.messages[-1][0]
+
+    def floor(self, room: Room) -> int:
+        history = self._rooms.get(room.key)
+        return 0 if history is None else history.floor
+
+    def cold(self, room: Room, floor: int) -> None:
+        if self.per_room > 0 and floor > 0:
+            self._rooms[room.key] = _RoomHistory(floor)
+
+    def seed(self, room: Room, rows: list[tuple[int, bytes]], asked: int) -> None:
+        history = self._rooms.get(room.key)
+        if history is None or history.floor == 0:
+            return  # already seeded (two joins raced), or nothing is missing
+        older = [row for row in rows if row[0] <= history.floor]
+        history.floor = 0 if len(rows) < asked else rows[-1][0] - 1
+        if history.floor:
+            history.trimmed = True  # the window is full: what is older stays in the store
+        size = 0
+        for row in older:  # newest first: each goes in front of the last
+            history.messages.appendleft(row)
+            size += len(row[1])
+        history.held += size
+        self.held += size
+        self._trim_room(history)
+        if self.held > self.total_bytes:
+            self._trim_server()
+
+    def window(self, room: Room) -> list[tuple[int, bytes]]:
+        history = self._rooms.get(room.key)
+        return [] if history is None else list(history.messages)
 
     def ids(self, room: Room) -> list[int]:
         history = self._rooms.get(room.key)
@@ -111,6 +191,7 @@ class MemoryHistory:
         _, body = history.messages.popleft()
         history.held -= len(body)
         self.held -= len(body)
+        history.trimmed = True
 
     def _trim_server(self) -> None:
         """Drop the oldest messages server-wide (ids are one sequence) down to TRIM_TO."""

@@ -24,7 +24,23 @@ class Phase(Enum):
 ALLOWED: dict[Phase, frozenset[str]] = {
     Phase.CONNECTED: frozenset({"hello", "ping", "quit"}),
     Phase.REGISTERED: frozenset(
-        {"join", "leave", "say", "dm", "nick", "who", "rooms", "topic", "ping", "quit"}
+        {
+            "join",
+            "leave",
+            "say",
+            "dm",
+            "nick",
+            "who",
+            "rooms",
+            "topic",
+            "ping",
+            "quit",
+            "history",
+            "search",
+            "register",
+            "passwd",
+            "unregister",
+        }
     ),
     Phase.CLOSING: frozenset(),
 }

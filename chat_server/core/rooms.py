@@ -13,6 +13,7 @@ from pydantic_core import to_json
 from sortedcontainers import SortedKeyList
 
 from chat_server.core.config import REPLY_BUDGET
+from chat_server.core.interfaces import RoomRecord
 from protocol import ErrorCode, ProtocolError, frame
 from protocol.names import MAX_ROOM_LENGTH, name_keys, too_long
 
@@ -27,7 +28,9 @@ class Room:
         "_entry",
         "_members",
         "count",
+        "kept",
         "key",
+        "last_active",
         "members",
         "name",
         "topic",
@@ -44,6 +47,9 @@ class Room:
         self.count = 0  # len(members) as the index last saw it
         self.topic = ""
         self.topic_by = ""
+        # Worth remembering once empty (a store keeps it): it has had a message or a topic.
+        self.kept = False
+        self.last_active = 0.0  # wall-clock seconds of its last message, or its creation
         self._entry: bytes | None = None  # this room's `room_list` entry, encoded
         self._members: bytes | None = None  # its `members` frame, encoded
 
@@ -126,16 +132,44 @@ class RoomDirectory:
         self._listing = None
         return room
 
+    def restore(self, record: RoomRecord) -> Room:
+        """A room the store remembers, empty (over the cap if the cap was lowered)."""
+        room = Room(record.name)
+        room.topic = record.topic
+        room.topic_by = record.topic_by
+        room.last_active = record.last_active
+        room.kept = record.last_id > 0 or bool(record.topic)
+        self.rooms[room.key] = room
+        self._by_visual.setdefault(room.visual, room)
+        self._index.add(room)
+        self._listing = None
+        return room
+
+    def idle_since(self, horizon: float) -> list[Room]:
+        """Empty rooms whose last message (or creation) is older than `horizon`."""
+        return [r for r in self.rooms.values() if not r.members and r.last_active < horizon]
+
+    def remove(self, room: Room) -> None:
+        """Take an empty room out of the directory."""
+        if self.rooms.get(room.key) is not room:
+            return
+        self._index.remove(room)
+        del self.rooms[room.key]
+        if self._by_visual.get(room.visual) is room:
+            del self._by_visual[room.visual]
+        self._listing = None
+
     def add_member(self, room: Room, conn: Connection) -> None:
         self._index.remove(room)
         room.members[conn] = None
         self._recount(room)
 
-    def remove_member(self, room: Room, conn: Connection) -> bool:
-        """Take `conn` out of `room`; True if the room was left empty and is now gone."""
+    def remove_member(self, room: Room, conn: Connection, keep: bool = False) -> bool:
+        """Take `conn` out of `room`; True if the room was left empty and is now gone (an
+        empty room stays when `keep` is true and it has something to remember)."""
         self._index.remove(room)
         del room.members[conn]
-        if not room.members:
+        if not room.members and not (keep and room.kept):
             del self.rooms[room.key]
             if self._by_visual.get(room.visual) is room:
                 del self._by_visual[room.visual]

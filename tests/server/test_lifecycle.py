@@ -126,18 +126,32 @@ async def test_password(backend: str) -> None:
         assert server.stop() == 0
 
 
-async def test_instance_changes_when_the_server_restarts(backend: str) -> None:
+async def _instances_across_a_restart(server: ServerProcess) -> list[str]:
+    instances = []
+    for _ in range(2):
+        for _ in range(2):
+            client = await WireClient.connect(server)
+            instances.append((await client.hello("same"))["instance"])
+            await client.send("quit")
+            assert await client.closed()
+            await client.close()
+        server.restart()
+    return instances
+
+
+async def test_instance_changes_when_an_in_memory_server_restarts(backend: str) -> None:
+    server = ServerProcess(backend, "--db", ":memory:").start()
+    try:
+        instances = await _instances_across_a_restart(server)
+        assert instances[0] == instances[1] != instances[2] == instances[3]
+    finally:
+        assert server.stop() == 0
+
+
+async def test_instance_stays_while_the_database_does(backend: str) -> None:
     server = ServerProcess(backend).start()
     try:
-        instances = []
-        for _ in range(2):
-            for _ in range(2):
-                client = await WireClient.connect(server)
-                instances.append((await client.hello("same"))["instance"])
-                await client.send("quit")
-                assert await client.closed()
-                await client.close()
-            server.restart()
-        assert instances[0] == instances[1] != instances[2] == instances[3]
+        instances = await _instances_across_a_restart(server)
+        assert instances[0] == instances[1] == instances[2] == instances[3]
     finally:
         assert server.stop() == 0

@@ -6,18 +6,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from chat_server.core.handlers import direct, rooms, session
+from chat_server.core.handlers import accounts, direct, history, rooms, session
 from protocol import (
     ChangeNick,
+    GetHistory,
     Hello,
     Join,
     Leave,
     ListRooms,
+    Passwd,
     Ping,
     Quit,
+    Register,
     Say,
+    Search,
     SendDm,
     SetTopic,
+    Unregister,
     Who,
 )
 from protocol.messages import _Message
@@ -38,4 +43,9 @@ HANDLERS: dict[type[_Message], Callable[[Hub, Connection, Any], None]] = {
     ListRooms: rooms.list_rooms,
     SetTopic: rooms.set_topic,
     SendDm: direct.send_dm,
+    GetHistory: history.get_history,
+    Search: history.search,
+    Register: accounts.register,
+    Passwd: accounts.passwd,
+    Unregister: accounts.unregister,
 }

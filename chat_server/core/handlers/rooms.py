@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
+from chat_server.core.interfaces import StoredMessage
 from protocol import (
     ErrorCode,
     Join,
@@ -64,18 +66,52 @@ def join(hub: Hub, conn: Connection, msg: Join) -> None:
             if not conn.exempt and conn.address is not None:
                 hub.guard.create_room(conn.address, hub.clock.monotonic())
             room = hub.rooms.create(name)
+            room.last_active = time.time()
+            hub.store.save_room(room.key, room.name, hub.clock.stamp())
         hub.rooms.add_member(room, conn)
         conn.rooms[room.key] = room
         hub.bus.publish(room, encode(Joined(room=room.name, nick=conn.nick, ts=hub.clock.stamp())))
     else:
         # Joining a room again is harmless: the joiner alone gets the same replies again.
         hub.send(conn, Joined(room=room.name, nick=conn.nick, ts=hub.clock.stamp()))
-    wrapper = len(history_body(room.name, []))  # the budget is for the whole body
-    replay = hub.history.since(room, msg.since, hub.replay_budget - wrapper)
+    budget = hub.replay_budget - len(history_body(room.name, []))  # for the whole body
+    replay = hub.history.since(room, msg.since, budget)
+    if replay is not None:
+        _joined(hub, conn, room, replay)
+        return
+    # The window is cold (the server restarted): read what precedes it once, then replay.
+    # Messages that arrive meanwhile reach the joiner live, so the replay stops at `upto`.
+    upto = hub.history.newest(room)
+    asked = hub.config.history
+    store = hub.store
+
+    def replay_from_store(rows: list[tuple[int, bytes]]) -> None:
+        hub.history.seed(room, rows, asked)
+        _joined(hub, conn, room, hub.history.since(room, msg.since, budget, upto) or [])
+
+    hub.defer(
+        conn,
+        store.reads,
+        lambda: store.reader().history(room, hub.history.floor(room) + 1, asked),
+        replay_from_store,
+        ProtocolError(ErrorCode.STORE_UNAVAILABLE, f"the history of {room.name} is unreadable"),
+    )
+
+
+def _joined(hub: Hub, conn: Connection, room: Room, replay: list[bytes]) -> None:
+    """The rest of a join's answer: the replay, the members and the topic."""
     hub.outbox.send(conn, frame(history_body(room.name, replay)))
     hub.outbox.send(conn, room.members_frame())
     if room.topic:
         hub.send(conn, Topic(room=room.name, topic=room.topic, nick=room.topic_by))
+
+
+def _left_empty(hub: Hub, room: Room, conn: Connection) -> bool:
+    """Take `conn` out of `room`; True if the room is now gone (forgotten by the store too)."""
+    if not hub.rooms.remove_member(room, conn, keep=hub.store.keeps_rooms):
+        return False
+    hub.forget_room(room)
+    return True
 
 
 def leave(hub: Hub, conn: Connection, msg: Leave) -> None:
@@ -84,8 +120,7 @@ def leave(hub: Hub, conn: Connection, msg: Leave) -> None:
     # Leave first, then tell: if this broadcast drops the leaver as a slow consumer, it must
     # not announce a second `left` for this room.
     del conn.rooms[room.key]
-    if hub.rooms.remove_member(room, conn):
-        hub.history.forget(room)
+    _left_empty(hub, room, conn)
     left = encode(Left(room=room.name, nick=conn.nick, ts=hub.clock.stamp()))
     hub.bus.publish_to([*room.members, conn], left)
 
@@ -97,8 +132,7 @@ def leave_all(hub: Hub, conn: Connection, reason: str) -> None:
     rooms = list(conn.rooms.values())
     conn.rooms.clear()
     for room in rooms:
-        if hub.rooms.remove_member(room, conn):
-            hub.history.forget(room)
+        if _left_empty(hub, room, conn) or not room.members:
             continue
         # May drop other slow members in turn; the room is already consistent.
         hub.bus.publish(room, encode(Left(room=room.name, nick=nick, reason=reason, ts=ts)))
@@ -112,9 +146,13 @@ def say(hub: Hub, conn: Connection, msg: Say) -> None:
     except ValueError as exc:
         raise ProtocolError(ErrorCode.INVALID_TEXT, str(exc), ref=msg.ref) from None
     # Encoded once, without building a ChatMessage (see protocol.messages fast paths).
-    message_id = hub.ids.next_id()
-    body = chat_message_body(message_id, room.name, conn.nick, text, msg.action, hub.clock.stamp())
+    message_id = hub.next_id()
+    ts = hub.clock.stamp()
+    body = chat_message_body(message_id, room.name, conn.nick, text, msg.action, ts)
     hub.history.append(room, message_id, body)
+    ticket = hub.store.add_message(StoredMessage(message_id, room.key, body, text, conn.account))
+    room.kept = True
+    room.last_active = time.time()
     shared = frame(body)
     hub.bus.publish(room, shared)
     if msg.ref is not None:
@@ -122,6 +160,9 @@ def say(hub: Hub, conn: Connection, msg: Say) -> None:
         # every member got the shared frame, then the sender's last frame is swapped for its
         # own copy, which keeps the fan-out loop free of checks.
         hub.outbox.replace_last(conn, shared, frame(with_ref(body, msg.ref)))
+    if ticket:
+        # Its echo (and all it is sent after) waits until the message is in the database.
+        hub.withhold(conn, ticket)
 
 
 def who(hub: Hub, conn: Connection, msg: Who) -> None:
@@ -147,4 +188,7 @@ def set_topic(hub: Hub, conn: Connection, msg: SetTopic) -> None:
         if "\n" in topic:
             raise ProtocolError(ErrorCode.INVALID_TEXT, "a topic is one line")
     hub.rooms.retitle(room, topic, conn.nick)
+    hub.store.set_topic(room.key, topic, conn.nick)
+    if topic:
+        room.kept = True
     hub.bus.publish(room, encode(Topic(room=room.name, topic=topic, nick=conn.nick)))

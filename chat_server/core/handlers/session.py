@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
+from chat_server.core.handlers.accounts import check_password, logged_in
 from chat_server.core.phases import Phase
 from protocol import (
     PROTOCOL_VERSION,
@@ -24,6 +26,9 @@ from protocol.names import check_text, name_key, normalize_nick
 if TYPE_CHECKING:
     from chat_server.core.connection import Connection
     from chat_server.core.hub import Hub
+    from chat_server.core.interfaces import AccountRecord
+
+log = logging.getLogger("chat_server")
 
 #: Longest `quit.reason`, in characters (the model's own limit for short strings).
 MAX_REASON_LENGTH = 256
@@ -31,7 +36,8 @@ MAX_REASON_LENGTH = 256
 
 def hello(hub: Hub, conn: Connection, msg: Hello) -> None:
     # Checked in this order, so the first broken rule is the one reported: protocol version,
-    # login throttle, password, then the nick (its rules, then whether it is free).
+    # login throttle, server password, then the nick (its rules, whether an account owns it,
+    # then whether it is free).
     if msg.protocol != PROTOCOL_VERSION:
         raise ProtocolError(
             ErrorCode.UNSUPPORTED_PROTOCOL,
@@ -57,7 +63,42 @@ def hello(hub: Hub, conn: Connection, msg: Hello) -> None:
         if exc.code is ErrorCode.BAD_PASSWORD and address is not None:
             hub.guard.password_failed(address, now)
         raise
-    nick = valid_free_nick(hub, conn, msg.nick)
+    try:
+        nick = normalize_nick(msg.nick)
+    except ValueError as exc:
+        raise ProtocolError(ErrorCode.INVALID_NICK, str(exc)) from None
+    account = hub.accounts.find(nick)
+    if account is None:
+        if msg.auth is not None:
+            raise ProtocolError(ErrorCode.BAD_LOGIN, f"there is no account called {nick}")
+        _welcome(hub, conn, valid_free_nick(hub, conn, nick), None)
+        return
+    if msg.auth is None:
+        raise ProtocolError(
+            ErrorCode.NICK_REGISTERED,
+            f"{account.name} is a registered nick: log in to it (hello.auth) or pick another",
+        )
+    check_password(
+        hub, conn, account, msg.auth.password, lambda: _take_over(hub, conn, account.key)
+    )
+
+
+def _take_over(hub: Hub, conn: Connection, key: str) -> None:
+    """A login succeeded: the account's nick is this connection's, whoever held it."""
+    account = hub.accounts.by_key.get(key)
+    if account is None:  # unregistered while the password was checked
+        raise ProtocolError(ErrorCode.BAD_LOGIN, "that account no longer exists")
+    ghost = hub.nicks.taken_by(account.name, conn)
+    if ghost is not None:
+        log.info("%r replaces %r as %s", conn, ghost, account.name)
+        hub.fail(
+            ghost,
+            ProtocolError(ErrorCode.REPLACED, f"{account.name} logged in from another connection"),
+        )
+    _welcome(hub, conn, account.name, account)
+
+
+def _welcome(hub: Hub, conn: Connection, nick: str, account: AccountRecord | None) -> None:
     hub.nicks.claim(conn, nick)
     conn.nick = nick
     conn.key = name_key(nick)
@@ -71,8 +112,11 @@ def hello(hub: Hub, conn: Connection, msg: Hello) -> None:
             backend=hub.backend,
             motd=hub.config.motd,
             instance=hub.instance,
+            account=None if account is None else account.name,
         ),
     )
+    if account is not None:
+        logged_in(hub, conn, account)
 
 
 def valid_free_nick(hub: Hub, conn: Connection, wanted: str) -> str:
@@ -94,6 +138,12 @@ def change_nick(hub: Hub, conn: Connection, msg: ChangeNick) -> None:
     new = valid_free_nick(hub, conn, msg.nick)
     if new == old:
         return
+    owner = hub.accounts.find(new)
+    if owner is not None and owner.key != conn.account_key:
+        raise ProtocolError(
+            ErrorCode.NICK_REGISTERED,
+            f"{owner.name} is a registered nick: log in to it to use it",
+        )
     hub.nicks.claim(conn, new)
     conn.nick = new
     conn.key = name_key(new)

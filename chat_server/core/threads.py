@@ -1,0 +1,15 @@
+"""Helper threads of the core (the store's writer and readers, the password hasher)."""
+
+from __future__ import annotations
+
+import signal
+
+#: The signals that stop a server: only the thread that serves takes them.
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def ignore_stop_signals() -> None:
+    """Run first in every helper thread: a stop signal must reach the thread that waits for it
+    (the thread backends block them there and `sigwait`), never kill the process through a
+    thread that did not block them."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)

@@ -1,0 +1,499 @@
+"""The SQLite store: one writer thread committing in batches, reader threads, WAL.
+
+Nothing here runs on the core's thread but the queueing of a write (a deque append under a
+condition) and the reads of an inline call to `start`/`close`. The writer takes every write
+queued since its last commit and commits them in one transaction (group commit), then posts
+`committed(ticket)` to the core, which only then lets a sender see the echo of its message:
+an echoed message is in the database. Reads (history beyond the window, search, offline DMs)
+run on a small pool of read-only connections, which WAL lets read while the writer writes.
+
+Ids: messages and DMs share one sequence that must never start again. The database holds an
+`id_ceiling` above every id handed out: at start the sequence resumes there and a new ceiling
+`ID_BLOCK` higher is written before anything is served; the writer raises it, in the batch
+that notices, whenever less than half a block is left; a graceful close lowers it to the exact
+next id, so restarts leave no gap. Only a crash skips the rest of a block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import pathlib
+import secrets
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from chat_server.core.interfaces import (
+    AccountRecord,
+    HistoryStore,
+    Post,
+    RoomRecord,
+    StoredDm,
+    StoredMessage,
+    StoredState,
+    StoreListener,
+)
+from chat_server.core.threads import ignore_stop_signals
+from chat_server.store import schema
+from chat_server.store.schema import room_token
+from chat_server.store.search import fts_query, matcher
+from protocol.messages import message_id_of
+
+if TYPE_CHECKING:
+    from chat_server.core.rooms import Room
+
+log = logging.getLogger("chat_server.store")
+
+#: Ids reserved ahead in the database (see the module docstring).
+ID_BLOCK = 10_000
+#: Most writes committed in one transaction.
+MAX_BATCH = 4096
+DURABILITY = {"normal": "NORMAL", "full": "FULL"}
+
+#: Most messages in one chunk row, so reading a page never splits a huge row.
+CHUNK_MESSAGES = 256
+#: Chunks of a forgotten room deleted per transaction.
+FORGET_CHUNKS = 200
+_INSERT_CHUNK = (
+    "INSERT INTO chunks (room, first, last, count, bodies, accounts) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INDEX_CHUNK = "INSERT INTO chunks_fts (rowid, room, text) VALUES (?, ?, ?)"
+_TOUCH_ROOM = "UPDATE rooms SET last_active = ? WHERE key = ?"
+
+
+class _Ids:
+    """The id sequence; the writer reads `value` to keep the ceiling ahead of it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, start: int) -> None:
+        self.value = start - 1
+
+    def next(self) -> int:
+        self.value += 1
+        return self.value
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used at all (a newer schema, a read-only database to migrate)."""
+
+
+class SqliteStore:
+    keeps_rooms = True
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        durability: str = "normal",
+        max_bytes: int | None = None,
+        readers: int = 2,
+    ) -> None:
+        self.path = pathlib.Path(path)
+        self.durability = durability
+        self.max_bytes = max_bytes
+        self._readers = readers
+        self._instance = ""
+        self._ids = _Ids(1)
+        self._ceiling = 0
+        self._queue: deque[tuple[int, str, Any]] = deque()
+        self._cond = threading.Condition()
+        self._idle = False
+        self._closing = False
+        self._ticket = 0  # last ticket handed out (core thread)
+        self._error: str | None = None
+        self._post: Post | None = None
+        self._listener: StoreListener | None = None
+        self._writer: threading.Thread | None = None
+        self._db: sqlite3.Connection | None = None
+        self._local = threading.local()
+        self.reads: ThreadPoolExecutor | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def instance(self) -> str:
+        return self._instance
+
+    @property
+    def next_id(self) -> Callable[[], int]:
+        return self._ids.next
+
+    def start(self, post: Post, listener: StoreListener, window: HistoryStore) -> StoredState:
+        self._post = post
+        self._listener = listener
+        db = self._db = self._open_writer()
+        state = self._load(db)
+        self.reads = ThreadPoolExecutor(
+            self._readers, thread_name_prefix="store-read", initializer=ignore_stop_signals
+        )
+        self._writer = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
+        self._writer.start()
+        return state
+
+    def close(self) -> None:
+        """Commit what is queued, write the exact id ceiling, and close (blocks)."""
+        if self._writer is not None:
+            with self._cond:
+                self._closing = True
+                self._cond.notify()
+            self._writer.join()
+            self._writer = None
+        if self.reads is not None:
+            self.reads.shutdown(wait=True)
+            self.reads = None
+        db = self._db
+        if db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._set_meta(db, "id_ceiling", str(self._ids.value + 1))
+            db.close()
+            self._db = None
+
+    def health(self) -> str | None:
+        return self._error
+
+    def _open_writer(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute(f"PRAGMA synchronous = {DURABILITY[self.durability]}")
+            db.execute("PRAGMA busy_timeout = 5000")
+            if self.max_bytes is not None:
+                page = int(db.execute("PRAGMA page_size").fetchone()[0])
+                db.execute(f"PRAGMA max_page_count = {max(1, self.max_bytes // page)}")
+            schema.migrate(db)
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc):
+                raise
+            db.close()
+            return self._open_read_only()
+        except schema.SchemaTooNew as exc:
+            db.close()
+            raise StoreError(str(exc)) from None
+        return db
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """A database the server may not write: serve what it holds, and say so."""
+        db = sqlite3.connect(
+            self.path.absolute().as_uri() + "?mode=ro",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        if schema.version(db) != schema.LATEST:
+            db.close()
+            raise StoreError(f"{self.path} is read-only and needs its schema upgraded")
+        self._error = f"the database {self.path} is read-only: history is not being kept"
+        log.error("%s", self._error)
+        return db
+
+    def _load(self, db: sqlite3.Connection) -> StoredState:
+        meta = dict(db.execute("SELECT key, value FROM meta"))
+        instance = meta.get("instance")
+        if instance is None:
+            instance = secrets.token_hex(8)
+            self._try_write(db, "instance", instance)
+        self._instance = instance
+        rooms = []
+        for key, name, topic, topic_by, created, last_active in db.execute(
+            "SELECT key, name, topic, topic_by, created, last_active FROM rooms"
+        ):
+            newest = db.execute(
+                "SELECT last FROM chunks WHERE room = ? ORDER BY first DESC LIMIT 1", (key,)
+            ).fetchone()
+            last_id = 0 if newest is None else int(newest[0])
+            rooms.append(RoomRecord(key, name, topic, topic_by, created, last_active, last_id))
+        accounts = [
+            AccountRecord(*row)
+            for row in db.execute("SELECT key, visual, name, hash, created FROM accounts")
+        ]
+        offline = dict(db.execute("SELECT recipient, COUNT(*) FROM offline_dms GROUP BY recipient"))
+        newest_chunk = db.execute("SELECT last FROM chunks ORDER BY id DESC LIMIT 1").fetchone()
+        top_message = None if newest_chunk is None else newest_chunk[0]
+        (top_dm,) = db.execute("SELECT MAX(id) FROM offline_dms").fetchone()
+        start = max(int(meta.get("id_ceiling", 1)), (top_message or 0) + 1, (top_dm or 0) + 1)
+        self._ids = _Ids(start)
+        self._ceiling = start + ID_BLOCK
+        self._try_write(db, "id_ceiling", str(self._ceiling))
+        log.info(
+            "store %s: %d rooms, %d accounts, next id %d",
+            self.path,
+            len(rooms),
+            len(accounts),
+            start,
+        )
+        return StoredState(rooms, accounts, offline)
+
+    def _try_write(self, db: sqlite3.Connection, key: str, value: str) -> None:
+        if self._error is None:
+            try:
+                self._set_meta(db, key, value)
+            except sqlite3.Error as exc:
+                self._failed(exc)
+
+    @staticmethod
+    def _set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # ------------------------------------------------------------------ writes (core thread)
+
+    def _put(self, kind: str, args: Any) -> int:
+        self._ticket += 1
+        ticket = self._ticket
+        with self._cond:
+            self._queue.append((ticket, kind, args))
+            if self._idle:
+                self._cond.notify()
+        return ticket
+
+    def save_room(self, key: str, name: str, created: str) -> None:
+        self._put(
+            "sql",
+            (
+                "INSERT OR REPLACE INTO rooms (key, name, topic, topic_by, created, last_active) "
+                "VALUES (?, ?, '', '', ?, ?)",
+                (key, name, created, time.time()),
+            ),
+        )
+
+    def set_topic(self, key: str, topic: str, by: str) -> None:
+        self._put(
+            "sql", ("UPDATE rooms SET topic = ?, topic_by = ? WHERE key = ?", (topic, by, key))
+        )
+
+    def forget_room(self, key: str, upto_id: int) -> None:
+        self._put("forget", (key, upto_id))
+
+    def add_message(self, message: StoredMessage) -> int:
+        return self._put("message", message)
+
+    def add_account(self, account: AccountRecord) -> int:
+        return self._put(
+            "sql",
+            (
+                "INSERT OR REPLACE INTO accounts (key, visual, name, hash, created) VALUES (?,?,?,?,?)",
+                account,
+            ),
+        )
+
+    def set_password(self, key: str, password_hash: str) -> int:
+        return self._put(
+            "sql", ("UPDATE accounts SET hash = ? WHERE key = ?", (password_hash, key))
+        )
+
+    def drop_account(self, key: str) -> int:
+        self._put("sql", ("DELETE FROM offline_dms WHERE recipient = ?", (key,)))
+        return self._put("sql", ("DELETE FROM accounts WHERE key = ?", (key,)))
+
+    def add_offline_dm(self, dm: StoredDm, keep: int) -> int:
+        return self._put("dm", (dm, keep))
+
+    def drop_offline_dms(self, recipient: str, upto_id: int) -> None:
+        self._put(
+            "sql",
+            ("DELETE FROM offline_dms WHERE recipient = ? AND id <= ?", (recipient, upto_id)),
+        )
+
+    # ------------------------------------------------------------------ the writer thread
+
+    def _write_loop(self) -> None:
+        ignore_stop_signals()
+        queue = self._queue
+        while True:
+            with self._cond:
+                while not queue and not self._closing:
+                    self._idle = True
+                    self._cond.wait()
+                self._idle = False
+                if not queue and self._closing:
+                    return
+                batch = [queue.popleft() for _ in range(min(len(queue), MAX_BATCH))]
+            self._commit(batch)
+
+    def _commit(self, batch: list[tuple[int, str, Any]]) -> None:
+        db = self._db
+        assert db is not None
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                self._apply(db, batch)
+                if self._ids.value + ID_BLOCK // 2 > self._ceiling:
+                    self._ceiling = self._ids.value + ID_BLOCK
+                    self._set_meta(db, "id_ceiling", str(self._ceiling))
+                db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            self._failed(exc)
+        except Exception:
+            log.exception("store writer failed on a batch of %d writes", len(batch))
+        else:
+            if self._error is not None:
+                self._recovered()
+        ticket = max(t for t, _, _ in batch)
+        if ticket:
+            self._announce(lambda listener: listener.committed(ticket))
+
+    def _apply(self, db: sqlite3.Connection, batch: list[tuple[int, str, Any]]) -> None:
+        messages: list[StoredMessage] = []
+        for _, kind, args in batch:
+            if kind == "message":
+                messages.append(args)
+                continue
+            if messages:  # keep the order of writes: what came before goes first
+                self._insert_chunks(db, messages)
+                messages = []
+            if kind == "sql":
+                db.execute(*args)
+            elif kind == "dm":
+                self._insert_dm(db, *args)
+            elif kind == "forget" or kind == "forget_more":
+                self._forget(db, *args)
+        if messages:
+            self._insert_chunks(db, messages)
+
+    @staticmethod
+    def _insert_chunks(db: sqlite3.Connection, messages: list[StoredMessage]) -> None:
+        """The messages of each room as chunk rows, indexed for search; rooms touched."""
+        by_room: dict[str, list[StoredMessage]] = {}
+        for message in messages:
+            by_room.setdefault(message.room, []).append(message)
+        now = time.time()
+        for room, stored in by_room.items():
+            token = room_token(room)
+            for start in range(0, len(stored), CHUNK_MESSAGES):
+                part = stored[start : start + CHUNK_MESSAGES]
+                accounts = None
+                if any(m.account is not None for m in part):
+                    accounts = json.dumps([m.account for m in part])
+                chunk_id = db.execute(
+                    _INSERT_CHUNK,
+                    (
+                        room,
+                        part[0].id,
+                        part[-1].id,
+                        len(part),
+                        b"\n".join(m.body for m in part),
+                        accounts,
+                    ),
+                ).lastrowid
+                db.execute(_INDEX_CHUNK, (chunk_id, token, "\n".join(m.text for m in part)))
+            db.execute(_TOUCH_ROOM, (now, room))
+
+    @staticmethod
+    def _insert_dm(db: sqlite3.Connection, dm: StoredDm, keep: int) -> None:
+        db.execute(
+            "INSERT INTO offline_dms (recipient, id, sender, text, ts) VALUES (?,?,?,?,?)", dm
+        )
+        db.execute(
+            "DELETE FROM offline_dms WHERE recipient = ? AND seq NOT IN "
+            "(SELECT seq FROM offline_dms WHERE recipient = ? ORDER BY seq DESC LIMIT ?)",
+            (dm.recipient, dm.recipient, keep),
+        )
+
+    def _forget(self, db: sqlite3.Connection, key: str, upto_id: int) -> None:
+        """Forget a room: its row at once (a room created again later writes a new one), its
+        chunks up to `upto_id` some at a time, so one huge room never stalls the writer. Their
+        search entries stay until the index is next rebuilt; a search never shows them (it
+        reads the chunks themselves)."""
+        db.execute("DELETE FROM rooms WHERE key = ?", (key,))
+        deleted = db.execute(
+            "DELETE FROM chunks WHERE id IN "
+            "(SELECT id FROM chunks WHERE room = ? AND first <= ? LIMIT ?)",
+            (key, upto_id, FORGET_CHUNKS),
+        ).rowcount
+        if deleted == FORGET_CHUNKS:  # more to go, in a later transaction
+            # Ticket 0: a follow-up the writer gives itself holds no one back.
+            self._queue.append((0, "forget_more", (key, upto_id)))
+
+    def _failed(self, exc: sqlite3.Error) -> None:
+        first = self._error is None
+        error = self._error = f"history is not being kept: {exc}"
+        if first:
+            log.error("store %s: %s", self.path, error)
+            self._announce(lambda listener: listener.store_failed(error))
+
+    def _recovered(self) -> None:
+        self._error = None
+        log.warning("store %s: writing again", self.path)
+        self._announce(lambda listener: listener.store_recovered())
+
+    def _announce(self, call: Callable[[StoreListener], None]) -> None:
+        post, listener = self._post, self._listener
+        if post is not None and listener is not None:
+            post(lambda: call(listener))
+
+    # ------------------------------------------------------------------ reads (worker threads)
+
+    def reader(self) -> _Reader:
+        reader: _Reader | None = getattr(self._local, "reader", None)
+        if reader is None:
+            db = sqlite3.connect(
+                self.path.absolute().as_uri() + "?mode=ro",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            reader = self._local.reader = _Reader(db)
+        return reader
+
+
+class _Reader:
+    """One read-only connection, used by one thread."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def history(self, room: Room, before: int | None, limit: int) -> list[tuple[int, bytes]]:
+        below = (1 << 62) if before is None else before
+        found: list[tuple[int, bytes]] = []
+        rows = self.db.execute(
+            "SELECT bodies FROM chunks WHERE room = ? AND first < ? ORDER BY first DESC",
+            (room.key, below),
+        )
+        for (bodies,) in rows:
+            for body in reversed(bodies.split(b"\n")):
+                message_id = message_id_of(body)
+                if message_id < below:
+                    found.append((message_id, body))
+                    if len(found) == limit:
+                        return found
+        return found
+
+    def search(self, room: Room, query: str, limit: int) -> list[tuple[int, bytes]]:
+        match = fts_query(query)
+        if match is None:
+            return []
+        matches = matcher(query)
+        found: list[tuple[int, bytes]] = []
+        rows = self.db.execute(
+            "SELECT c.bodies FROM chunks_fts f JOIN chunks c ON c.id = f.rowid "
+            "WHERE chunks_fts MATCH ? AND c.room = ? ORDER BY f.rowid DESC",
+            (f'room : "{room_token(room.key)}" AND ({match})', room.key),
+        )
+        for (bodies,) in rows:
+            # The chunk holds every word; each message must hold them all itself.
+            for body in reversed(bodies.split(b"\n")):
+                if matches(json.loads(body)["text"]):
+                    found.append((message_id_of(body), body))
+                    if len(found) == limit:
+                        return found
+        return found
+
+    def offline_dms(self, recipient: str) -> list[StoredDm]:
+        rows = self.db.execute(
+            "SELECT recipient, id, sender, text, ts FROM offline_dms WHERE recipient = ? "
+            "ORDER BY seq",
+            (recipient,),
+        )
+        return [StoredDm(*row) for row in rows]
