@@ -22,8 +22,9 @@ from dataclasses import replace
 from chat_server.backends.asyncio_backend import serve_async
 from chat_server.backends.base import ServeOptions
 from chat_server.backends.lifecycle import clients_allowed
-from chat_server.cli import build_parser, check_config, config_from
+from chat_server.cli import build_parser, check_config, config_from, store_from
 from chat_server.core import CoreConfig, Hub
+from chat_server.core.interfaces import Store
 
 
 class _Run:
@@ -72,15 +73,17 @@ class InProcessServer:
     """The asyncio backend on an ephemeral loopback port, in this process.
 
     `args` are chat-server flags (`--max-clients 3`, `--password pw`), parsed by the CLI's own
-    parser and turned into a CoreConfig as the CLI does, so they mean the same as for
-    `python -m chat_server`. Every start builds a new Hub, so a restart is a fresh server (a new
-    `instance`, ids from 1, no rooms or nicks), as a real restart is."""
+    parser and turned into a CoreConfig and a store as the CLI does, so they mean the same as
+    for `python -m chat_server`. Without `--db` the server keeps nothing (`--db :memory:`):
+    every start builds a new Hub, so a restart is a fresh server (a new `instance`, ids from 1,
+    no rooms, nicks or accounts). With `--db PATH` a restart reopens that database: the same
+    `instance`, ids going on, rooms and accounts kept, as a real restart of it is."""
 
     def __init__(self, backend: str = "asyncio", *args: str) -> None:
         if backend != "asyncio":
             raise ValueError(f"in process only the asyncio backend runs, not {backend!r}")
         self.backend = backend
-        self.args = args
+        self.args = args if "--db" in args else ("--db", ":memory:", *args)
         self.host = "127.0.0.1"
         self.port = 0
         self.hub: Hub | None = None  # the running server's core, for inspection
@@ -96,8 +99,8 @@ class InProcessServer:
             self.port = port
         deadline = time.monotonic() + timeout
         while True:
-            config, options = self._parsed()
-            run = _Run(Hub(config, backend=self.backend), options)
+            config, options, store = self._parsed()
+            run = _Run(Hub(config, backend=self.backend, store=store), options)
             run.thread.start()
             # Every attempt gets a moment to report, even one begun just before the deadline.
             if not run.ready.wait(max(0.5, deadline - time.monotonic())):
@@ -107,6 +110,7 @@ class InProcessServer:
             if run.address is not None:
                 break
             run.thread.join(5)
+            run.hub.store.close()
             taken = isinstance(run.error, OSError) and run.error.errno == errno.EADDRINUSE
             if not taken or time.monotonic() > deadline:
                 raise RuntimeError(f"server did not start: {run.error!r}") from run.error
@@ -116,7 +120,7 @@ class InProcessServer:
         self._run = run
         return self
 
-    def _parsed(self) -> tuple[CoreConfig, ServeOptions]:
+    def _parsed(self) -> tuple[CoreConfig, ServeOptions, Store]:
         argv = ["--backend", self.backend, "--host", self.host, "--port", str(self.port)]
         try:
             args = build_parser().parse_args([*argv, *self.args])
@@ -131,10 +135,11 @@ class InProcessServer:
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft != resource.RLIM_INFINITY and config.max_clients > clients_allowed(soft):
             config = replace(config, max_clients=clients_allowed(soft))
-        return config, ServeOptions(host=args.host, port=args.port)
+        return config, ServeOptions(host=args.host, port=args.port), store_from(args)
 
     def restart(self) -> InProcessServer:
-        """Stop, then start again on the same port (a fresh server: new ids, no rooms)."""
+        """Stop, then start again on the same port (without `--db`, a fresh server: new ids,
+        no rooms; with it, the same database)."""
         self.stop()
         return self.start()
 
@@ -149,6 +154,7 @@ class InProcessServer:
         run.thread.join(timeout)
         if run.thread.is_alive():
             raise RuntimeError(f"server did not stop within {timeout}s")
+        run.hub.store.close()  # the backend closes it on shutdown; this is for a failed run
         if run.error is not None:
             raise RuntimeError(f"server failed: {run.error!r}") from run.error
         return 0
