@@ -1,16 +1,18 @@
 """The store scenario: a chat_server on a SQLite database of many messages in one room.
 
-`Databases` builds the database once per run (the schema from `chat_server.store.schema`,
-then rows inserted in large transactions, their text drawn from a fixed word list by a seeded
-RNG so that every search word occurs) and keeps it for each backend measured on it. `run`
+`Databases` builds the database once per run and keeps it for each backend measured on it: the
+server's own schema (`chat_server.store.schema`), then the messages as the server stores them,
+in chunks of 1..CHUNK_MAX messages, one commit each, as a busy room's writer commits them;
+their text is drawn from a fixed word list by a seeded RNG so that every search word occurs. `run`
 starts a backend on it and measures how long the server takes to accept a connection, how
 long a member waits for each `history` page as it reads back from the newest message, how
 long a `search` of one or two words takes, and how many bytes the database holds per message.
 The member runs in a process of its own on the load CPU, like the load generators.
 
-Every answer is checked: the rows are numbered 1..N, so each page must hold exactly the ids
+Every answer is checked: the messages are numbered 1..N, so each page must hold exactly the ids
 below its `before`, and each search result must contain the words searched for, newest first;
-a one-word search must find as many messages as the word is in (up to its limit).
+a one-word search must find as many messages as the word is in (up to its limit). Each message
+must be the one built: in ROOM, from a known nick, stamped with the time its id was given.
 """
 
 from __future__ import annotations
@@ -48,8 +50,8 @@ from protocol.names import name_key
 
 ROOM = "bench"
 SEED = 20260601
-#: Rows per transaction while building.
-BATCH = 50_000
+#: Most messages in one chunk: what a busy room's one commit holds.
+CHUNK_MAX = 64
 #: Seconds given to each request, and to the member's whole session.
 REQUEST_TIMEOUT = 10.0
 SESSION_TIMEOUT = 120.0
@@ -134,11 +136,15 @@ def _stamp(seconds: float) -> str:
     return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    """The server's own schema, at its latest version."""
-    from chat_server.store.schema import migrate as server_migrate
-
-    server_migrate(conn)
+def chunk_sizes(count: int, seed: int = SEED) -> Iterator[int]:
+    """How many of `count` messages each commit wrote: 1..CHUNK_MAX, as in a busy room, where
+    the writer commits whatever arrived since its last commit."""
+    rng = random.Random(seed + 2)
+    left = count
+    while left > 0:
+        size = min(left, rng.randint(1, CHUNK_MAX))
+        left -= size
+        yield size
 
 
 @dataclass
@@ -150,19 +156,38 @@ class Database:
     build_s: float
     #: For each one-word query of the run: how many messages contain the word.
     frequency: dict[str, int] = field(default_factory=dict)
+    #: Chunk rows written (one per commit the server would have made).
+    chunks: int = 0
+    #: Message `id` is stamped `epoch + GAP_S * id` (seconds since 1970).
+    epoch: float = 0.0
 
 
 def build(path: str, count: int, search: list[str], seed: int = SEED) -> Database:
-    """Create the database at `path` holding `count` messages in ROOM, ids 1..count."""
+    """Create the database at `path` holding `count` messages in ROOM, ids 1..count.
+
+    The rows are those the server writes (chat_server/store/sqlite.py): one `chunks` row per
+    commit, its `bodies` the exact `message` bodies a member was sent, one per line, and one
+    `chunks_fts` document of its texts under the room's token. Every sender is a guest, so
+    `accounts` is NULL. Each chunk is committed on its own, as the server's writer does, so
+    that the search index is merged from as many small segments as a live server's is.
+    """
+    # The server's own schema and encoders, so the database is what it would have written.
+    from chat_server.store.schema import migrate, room_token
+    from chat_server.store.sqlite import CHUNK_MESSAGES
+    from protocol.messages import chat_message_body
+
+    assert CHUNK_MAX <= CHUNK_MESSAGES
     began = time.monotonic()
     single = {q for q in search if " " not in q}
     frequency = dict.fromkeys(single, 0)
     conn = sqlite3.connect(path, isolation_level=None)
+    chunks = 0
     try:
         migrate(conn)
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("PRAGMA cache_size=-131072")
         key = name_key(ROOM)
+        token = room_token(key)
         # The room was active just now, so that no room expiry (--room-ttl) forgets it.
         last = time.time()
         epoch = last - GAP_S * count
@@ -174,28 +199,35 @@ def build(path: str, count: int, search: list[str], seed: int = SEED) -> Databas
         )
         conn.execute("COMMIT")
         rows = messages(count, seed)
-        ids = itertools.count(1)
-        insert = (
-            "INSERT INTO messages (id, room, nick, account, text, action, ts) "
-            "VALUES (?, ?, ?, NULL, ?, ?, ?)"
-        )
-        while True:
-            batch = []
-            for nick, text, action in itertools.islice(rows, BATCH):
-                mid = next(ids)
-                batch.append((mid, key, nick, text, int(action), _stamp(epoch + GAP_S * mid)))
+        mid = 0
+        for size in chunk_sizes(count, seed):
+            bodies, texts = [], []
+            for nick, text, action in itertools.islice(rows, size):
+                mid += 1
+                ts = _stamp(epoch + GAP_S * mid)
+                bodies.append(chat_message_body(mid, ROOM, nick, text, action, ts))
+                texts.append(text)
                 if single:
                     for word in single.intersection(_TOKEN.findall(text.lower())):
                         frequency[word] += 1
-            if not batch:
-                break
+            # One commit of the server's writer: the chunk, its search entry, the room touched.
             conn.execute("BEGIN")
-            conn.executemany(insert, batch)
+            chunk_id = conn.execute(
+                "INSERT INTO chunks (room, first, last, count, bodies, accounts) "
+                "VALUES (?, ?, ?, ?, ?, NULL)",
+                (key, mid - size + 1, mid, size, b"\n".join(bodies)),
+            ).lastrowid
+            conn.execute(
+                "INSERT INTO chunks_fts (rowid, room, text) VALUES (?, ?, ?)",
+                (chunk_id, token, "\n".join(texts)),
+            )
+            conn.execute("UPDATE rooms SET last_active = ? WHERE key = ?", (last, key))
             conn.execute("COMMIT")
+            chunks += 1
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()
-    return Database(path, count, time.monotonic() - began, frequency)
+    return Database(path, count, time.monotonic() - began, frequency, chunks, epoch)
 
 
 class Databases:
@@ -308,6 +340,7 @@ def _measure(server: ServerProc, db: Database, result: RunResult, settings: Sett
         queries=queries(settings.store_queries),
         results=settings.store_results,
         frequency=db.frequency,
+        epoch=db.epoch,
         pin=settings.pin,
     )
     ctx = multiprocessing.get_context("spawn")
@@ -362,6 +395,7 @@ class Session:
     queries: list[str]
     results: int
     frequency: dict[str, int]
+    epoch: float = 0.0  # Database.epoch
     pin: bool = True
 
 
@@ -430,6 +464,18 @@ def _ids(frame: dict[str, Any]) -> list[int]:
     return [int(m["id"]) for m in frame["messages"]]
 
 
+def _check_built(job: Session, what: str, frame: dict[str, Any]) -> None:
+    """Each message of `frame` must be one `build` wrote: its room, a nick, its id's stamp."""
+    for m in frame["messages"]:
+        if (
+            m.get("type") != "message"
+            or m.get("room") != ROOM
+            or m.get("nick") not in _NICKS
+            or m.get("ts") != _stamp(job.epoch + GAP_S * int(m["id"]))
+        ):
+            raise RunFailed(f"{what}: message {m.get('id')} is not the one built: {m}")
+
+
 def _session(job: Session) -> dict[str, Any]:
     member = _Member(job.host, job.port)
     notes: list[str] = []
@@ -480,6 +526,7 @@ def _page(
             _answer("history", "before", before),
         )
         times.append(seconds)
+        _check_built(job, f"history before {before}", page)
         ids = _ids(page)
         expected = list(range(max(1, before - job.page_size), before))
         if ids != expected:
@@ -508,6 +555,7 @@ def _search(
             _answer("search_results", "query", query),
         )
         times.append(seconds)
+        _check_built(job, f"search {query!r}", answer)
         ids = _ids(answer)
         words = query.split()
         if len(ids) > job.results or ids != sorted(ids, reverse=True) or len(set(ids)) < len(ids):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -10,6 +11,11 @@ import pytest
 from chat_bench import store
 from chat_bench.runner import can_pin
 from chat_bench.scenarios import Settings, run
+from chat_server.core.interfaces import StoredMessage
+from chat_server.store import schema
+from chat_server.store.sqlite import SqliteStore, _Reader
+from protocol.messages import chat_message_body
+from protocol.names import name_key
 
 
 def test_search_words_match_no_other_word_as_a_prefix() -> None:
@@ -21,26 +27,80 @@ def test_search_words_match_no_other_word_as_a_prefix() -> None:
     assert all(1 <= len(q.split()) <= 2 for q in store.queries(100))
 
 
-def test_the_database_holds_numbered_messages_and_counts_its_words(tmp_path: Path) -> None:
+def test_the_database_holds_numbered_messages_in_chunks_and_counts_its_words(
+    tmp_path: Path,
+) -> None:
     searches = store.queries(40)
     db = store.build(str(tmp_path / "m.db"), 3000, searches)
     conn = sqlite3.connect(db.path)
     try:
-        rows = conn.execute("SELECT id, room, text FROM messages ORDER BY id").fetchall()
-        assert [r[0] for r in rows] == list(range(1, 3001))
-        assert {r[1] for r in rows} == {store.ROOM}
+        rows = conn.execute(
+            "SELECT id, room, first, last, count, bodies, accounts FROM chunks ORDER BY id"
+        ).fetchall()
+        assert len(rows) == db.chunks > 3000 // store.CHUNK_MAX
+        assert {r[1] for r in rows} == {name_key(store.ROOM)}
+        assert {r[6] for r in rows} == {None}  # guests only
+        sizes = [r[4] for r in rows]
+        assert min(sizes) >= 1 and max(sizes) <= store.CHUNK_MAX and len(set(sizes)) > 10
+        ids = []
+        for _, _, first, last, count, bodies, _ in rows:
+            messages = [json.loads(body) for body in bodies.split(b"\n")]
+            assert [m["id"] for m in messages] == list(range(first, last + 1))
+            assert len(messages) == count
+            ids += [m["id"] for m in messages]
+            assert {m["room"] for m in messages} == {store.ROOM}
+        assert ids == list(range(1, 3001))
         (room,) = conn.execute("SELECT name FROM rooms").fetchone()
         assert room == store.ROOM
         single = [q for q in searches if " " not in q]
         assert single and set(db.frequency) == set(single)
+        reader = _Reader(conn)
         for word in single:
-            (count,) = conn.execute(
-                "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?", (f'"{word}"',)
-            ).fetchone()
-            assert db.frequency[word] == count
+            assert len(reader.search(_Room(), word, 10**6)) == db.frequency[word]
+        assert [i for i, _ in reader.history(_Room(), 1000, 50)] == list(range(999, 949, -1))
     finally:
         conn.close()
     assert store.database_bytes(db.path) > 3000 * 50
+
+
+class _Room:
+    key = name_key(store.ROOM)
+
+
+def test_the_database_is_what_the_server_writes(tmp_path: Path) -> None:
+    """The same messages, in the same chunks, through the server's own writer."""
+    db = store.build(str(tmp_path / "bench.db"), 1000, [])
+    built = sqlite3.connect(db.path)
+    ours = sqlite3.connect(tmp_path / "server.db", isolation_level=None)
+    try:
+        schema.migrate(ours)
+        key = name_key(store.ROOM)
+        ours.execute(
+            "INSERT INTO rooms (key, name, created, last_active) VALUES (?, ?, '', 0)",
+            (key, store.ROOM),
+        )
+        chunks = "SELECT room, first, last, count, bodies, accounts FROM chunks ORDER BY id"
+        for _, _, _, _, bodies, _ in built.execute(chunks).fetchall():
+            messages = []
+            for body in bodies.split(b"\n"):
+                m = json.loads(body)
+                again = chat_message_body(
+                    m["id"], m["room"], m["nick"], m["text"], m["action"], m["ts"]
+                )
+                messages.append(StoredMessage(m["id"], key, again, m["text"], None))
+            ours.execute("BEGIN")
+            SqliteStore._insert_chunks(ours, messages)
+            ours.execute("COMMIT")
+        assert built.execute(chunks).fetchall() == ours.execute(chunks).fetchall()
+        match = "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rowid"
+        for query in [f'room : "{schema.room_token(key)}"', *store.WORDS[:50:7], "capybara"]:
+            assert (
+                built.execute(match, (query,)).fetchall()
+                == ours.execute(match, (query,)).fetchall()
+            )
+    finally:
+        built.close()
+        ours.close()
 
 
 @pytest.mark.timeout(60)
