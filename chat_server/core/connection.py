@@ -63,6 +63,7 @@ class Connection:
         "nick",
         "opened",
         "out",
+        "out_base",
         "out_bytes",
         "over_soft_since",
         "paused",
@@ -105,6 +106,7 @@ class Connection:
         # the first may be written. `withheld` is true while any are.
         self.withheld = False
         self.holds: deque[tuple[int, int]] | None = None
+        self.out_base = 0  # frames taken from `out` since the first hold: indexes count it
         self.paused = 0  # why reading is paused (Hub.PAUSED_*), 0 when it is not
         self.rooms: dict[str, Room] = {}  # room key -> room
         # Flood control: None for exempt addresses. Requests read but not yet allowed to run
@@ -146,7 +148,8 @@ class Connection:
         """The last frame queued, and all after it, wait for store write `ticket`."""
         if self.holds is None:
             self.holds = deque()
-        self.holds.append((ticket, len(self.out) - 1))
+            self.out_base = 0
+        self.holds.append((ticket, self.out_base + len(self.out) - 1))
         self.withheld = True
 
     def release(self, durable: int) -> bool:
@@ -178,15 +181,15 @@ class Connection:
         return data
 
     def _take_released(self, holds: deque[tuple[int, int]]) -> bytes:
-        cut = holds[0][1]
+        cut = holds[0][1] - self.out_base
         if cut <= 0:
             return b""  # still woken: the core wakes the backend again on release
         self.wake_pending = False
         out = self.out
         data = b"".join(out[:cut])
-        self.out = out[cut:]
-        self.out_bytes = self.unsent + sum(len(f) for f in self.out)
-        self.holds = deque((ticket, index - cut) for ticket, index in holds)
+        del out[:cut]
+        self.out_base += cut
+        self.out_bytes -= len(data)
         return data
 
     def __repr__(self) -> str:

@@ -177,15 +177,15 @@ class Hub:
             for phase, allowed in ALLOWED.items()
         }
         self._next_prune = 0.0
+        self.wall = time.time()  # wall-clock seconds as of the last tick (room activity)
         self._load(self.store.start(self.post, self, self.history))
+        # The id source, bound once (known only once the store has started): one call per
+        # message, with no property in the way.
+        self.next_id: Callable[[], int] = self.store.next_id
 
     @property
     def instance(self) -> str:
         return self.store.instance
-
-    @property
-    def next_id(self) -> Callable[[], int]:
-        return self.store.next_id
 
     def _load(self, state: StoredState) -> None:
         """What the store remembers: rooms (empty, cold windows), accounts, offline DMs."""
@@ -280,6 +280,7 @@ class Hub:
         """Timers: resume flood-held connections, expire soft output limits, reap idle ones."""
         if self._completions:
             self.settle()  # in case a wake was lost
+        self.wall = time.time()
         now = self.clock.monotonic()
         if self.throttled:
             for conn in list(self.throttled):

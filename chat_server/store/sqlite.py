@@ -108,6 +108,9 @@ class SqliteStore:
         self._idle = False
         self._closing = False
         self._ticket = 0  # last ticket handed out (core thread)
+        self._others = 0  # writes other than messages queued so far (core thread)
+        self._others_seen = 0  # ...as the writer last saw it
+        self._follow_up = False  # the writer queued a write for itself (writer thread)
         self._error: str | None = None
         self._post: Post | None = None
         self._listener: StoreListener | None = None
@@ -246,11 +249,16 @@ class SqliteStore:
     # ------------------------------------------------------------------ writes (core thread)
 
     def _put(self, kind: str, args: Any) -> int:
+        # No lock on this path: a deque append is atomic, and the writer sets `_idle` under
+        # its lock before it looks at the queue a last time and sleeps, so either it sees
+        # this write or this sees it idle and wakes it.
         self._ticket += 1
         ticket = self._ticket
-        with self._cond:
-            self._queue.append((ticket, kind, args))
-            if self._idle:
+        self._others += 1  # before the append: see `_apply`
+        self._queue.append((ticket, kind, args))
+        if self._idle:
+            with self._cond:
+                self._idle = False  # woken once: the writes after this one need not
                 self._cond.notify()
         return ticket
 
@@ -273,7 +281,15 @@ class SqliteStore:
         self._put("forget", (key, upto_id))
 
     def add_message(self, message: StoredMessage) -> int:
-        return self._put("message", message)
+        # `_put` inlined: this runs for every chat message.
+        self._ticket += 1
+        ticket = self._ticket
+        self._queue.append((ticket, "message", message))
+        if self._idle:
+            with self._cond:
+                self._idle = False
+                self._cond.notify()
+        return ticket
 
     def add_account(self, account: AccountRecord) -> int:
         return self._put(
@@ -311,6 +327,8 @@ class SqliteStore:
             with self._cond:
                 while not queue and not self._closing:
                     self._idle = True
+                    if queue:  # appended between the test above and `_idle`
+                        break
                     self._cond.wait()
                 self._idle = False
                 if not queue and self._closing:
@@ -335,8 +353,10 @@ class SqliteStore:
                 raise
         except sqlite3.Error as exc:
             self._failed(exc)
-        except Exception:
-            log.exception("store writer failed on a batch of %d writes", len(batch))
+        except Exception as exc:
+            if self._error is None:
+                log.exception("store writer failed on a batch of %d writes", len(batch))
+            self._failed(exc)
         else:
             if self._error is not None:
                 self._recovered()
@@ -345,6 +365,14 @@ class SqliteStore:
             self._announce(lambda listener: listener.committed(ticket))
 
     def _apply(self, db: sqlite3.Connection, batch: list[tuple[int, str, Any]]) -> None:
+        others = self._others
+        if others == self._others_seen and not self._follow_up:
+            # Only messages (the common case, and the one that must be cheap): `_others`
+            # counts every other write before it is queued, so none is in this batch.
+            self._insert_chunks(db, [args for _, _, args in batch])
+            return
+        self._others_seen = others
+        self._follow_up = False
         messages: list[StoredMessage] = []
         for _, kind, args in batch:
             if kind == "message":
@@ -364,30 +392,27 @@ class SqliteStore:
 
     @staticmethod
     def _insert_chunks(db: sqlite3.Connection, messages: list[StoredMessage]) -> None:
-        """The messages of each room as chunk rows, indexed for search; rooms touched."""
-        by_room: dict[str, list[StoredMessage]] = {}
-        for message in messages:
-            by_room.setdefault(message.room, []).append(message)
+        """The messages of each room as chunk rows, indexed for search; rooms touched. (The
+        core queues plain tuples in StoredMessage's field order: read them by position.)"""
+        rooms = {m[1] for m in messages}
+        if len(rooms) == 1:
+            by_room = {rooms.pop(): messages}
+        else:
+            by_room = {}
+            for message in messages:
+                by_room.setdefault(message[1], []).append(message)
         now = time.time()
         for room, stored in by_room.items():
             token = room_token(room)
             for start in range(0, len(stored), CHUNK_MESSAGES):
                 part = stored[start : start + CHUNK_MESSAGES]
                 accounts = None
-                if any(m.account is not None for m in part):
-                    accounts = json.dumps([m.account for m in part])
-                chunk_id = db.execute(
-                    _INSERT_CHUNK,
-                    (
-                        room,
-                        part[0].id,
-                        part[-1].id,
-                        len(part),
-                        b"\n".join(m.body for m in part),
-                        accounts,
-                    ),
-                ).lastrowid
-                db.execute(_INDEX_CHUNK, (chunk_id, token, "\n".join(m.text for m in part)))
+                if any(m[4] is not None for m in part):
+                    accounts = json.dumps([m[4] for m in part])
+                bodies = b"\n".join([m[2] for m in part])
+                row = (room, part[0][0], part[-1][0], len(part), bodies, accounts)
+                chunk_id = db.execute(_INSERT_CHUNK, row).lastrowid
+                db.execute(_INDEX_CHUNK, (chunk_id, token, "\n".join([m[3] for m in part])))
             db.execute(_TOUCH_ROOM, (now, room))
 
     @staticmethod
@@ -414,9 +439,10 @@ class SqliteStore:
         ).rowcount
         if deleted == FORGET_CHUNKS:  # more to go, in a later transaction
             # Ticket 0: a follow-up the writer gives itself holds no one back.
+            self._follow_up = True  # the next batch is not messages only
             self._queue.append((0, "forget_more", (key, upto_id)))
 
-    def _failed(self, exc: sqlite3.Error) -> None:
+    def _failed(self, exc: Exception) -> None:
         first = self._error is None
         error = self._error = f"history is not being kept: {exc}"
         if first:

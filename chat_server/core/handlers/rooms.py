@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from chat_server.core.interfaces import StoredMessage
 from protocol import (
     ErrorCode,
     Join,
@@ -150,9 +149,10 @@ def say(hub: Hub, conn: Connection, msg: Say) -> None:
     ts = hub.clock.stamp()
     body = chat_message_body(message_id, room.name, conn.nick, text, msg.action, ts)
     hub.history.append(room, message_id, body)
-    ticket = hub.store.add_message(StoredMessage(message_id, room.key, body, text, conn.account))
+    # A plain tuple (StoredMessage's fields, in order): this runs for every message.
+    ticket = hub.store.add_message((message_id, room.key, body, text, conn.account))  # type: ignore[arg-type]
     room.kept = True
-    room.last_active = time.time()
+    room.last_active = hub.wall
     shared = frame(body)
     hub.bus.publish(room, shared)
     if msg.ref is not None:

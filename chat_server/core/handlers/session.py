@@ -14,6 +14,7 @@ from protocol import (
     ErrorCode,
     Hello,
     NickChanged,
+    Notice,
     Ping,
     Pong,
     ProtocolError,
@@ -115,6 +116,9 @@ def _welcome(hub: Hub, conn: Connection, nick: str, account: AccountRecord | Non
             account=None if account is None else account.name,
         ),
     )
+    problem = hub.store.health()
+    if problem is not None:  # a newcomer learns it too, not only who was there when it began
+        hub.send(conn, Notice(text=problem, sender="server", ts=hub.clock.stamp()))
     if account is not None:
         logged_in(hub, conn, account)
 
