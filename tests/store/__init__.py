@@ -1,0 +1,1 @@
+"""Tests of the stores (SQLite schema and store, driven directly) and their in-process harness."""
