@@ -51,7 +51,7 @@ from protocol.names import name_key
 ROOM = "bench"
 SEED = 20260601
 #: Most messages in one chunk: what a busy room's one commit holds.
-CHUNK_MAX = 64
+CHUNK_MAX = 16  # chat_server.store.sqlite.CHUNK_MESSAGES
 #: Seconds given to each request, and to the member's whole session.
 REQUEST_TIMEOUT = 10.0
 SESSION_TIMEOUT = 120.0

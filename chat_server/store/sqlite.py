@@ -43,7 +43,7 @@ from chat_server.core.interfaces import (
 from chat_server.core.threads import ignore_stop_signals
 from chat_server.store import schema
 from chat_server.store.schema import room_token
-from chat_server.store.search import fts_query, matcher
+from chat_server.store.search import fts_query, matcher, words
 from protocol.messages import message_id_of
 
 if TYPE_CHECKING:
@@ -56,13 +56,19 @@ ID_BLOCK = 10_000
 #: Most writes committed in one transaction.
 MAX_BATCH = 4096
 DURABILITY = {"normal": "NORMAL", "full": "FULL"}
+#: After a failed write, the store counts as failing until writes have succeeded for this
+#: many seconds, so a nearly full disk (small writes pass, large ones fail) does not flap.
+RECOVERY_QUIET = 30.0
 
-#: Most messages in one chunk row, so reading a page never splits a huge row.
-CHUNK_MESSAGES = 256
+#: Most messages in one chunk row (and one search document). Small enough that a search for
+#: words that are each common finds few chunks holding them all in different messages, large
+#: enough that a busy room costs the writer a row per 16 messages, not one per message.
+CHUNK_MESSAGES = 16
 #: Chunks of a forgotten room deleted per transaction.
 FORGET_CHUNKS = 200
 _INSERT_CHUNK = (
-    "INSERT INTO chunks (room, first, last, count, bodies, accounts) VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO chunks (id, room, first, last, count, bodies, accounts) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _INDEX_CHUNK = "INSERT INTO chunks_fts (rowid, room, text) VALUES (?, ?, ?)"
 _TOUCH_ROOM = "UPDATE rooms SET last_active = ? WHERE key = ?"
@@ -103,15 +109,14 @@ class SqliteStore:
         self._instance = ""
         self._ids = _Ids(1)
         self._ceiling = 0
+        self._chunk = 1  # the id of the next chunk row (writer thread, once started)
         self._queue: deque[tuple[int, str, Any]] = deque()
         self._cond = threading.Condition()
         self._idle = False
         self._closing = False
         self._ticket = 0  # last ticket handed out (core thread)
-        self._others = 0  # writes other than messages queued so far (core thread)
-        self._others_seen = 0  # ...as the writer last saw it
-        self._follow_up = False  # the writer queued a write for itself (writer thread)
         self._error: str | None = None
+        self._failed_at = 0.0  # time.monotonic() of the last failed write
         self._post: Post | None = None
         self._listener: StoreListener | None = None
         self._writer: threading.Thread | None = None
@@ -224,6 +229,10 @@ class SqliteStore:
         (top_dm,) = db.execute("SELECT MAX(id) FROM offline_dms").fetchone()
         start = max(int(meta.get("id_ceiling", 1)), (top_message or 0) + 1, (top_dm or 0) + 1)
         self._ids = _Ids(start)
+        # Chunk ids are never reused (search entries of forgotten chunks may linger).
+        (top_chunk,) = db.execute("SELECT MAX(id) FROM chunks").fetchone()
+        sequence = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'chunks'").fetchone()
+        self._chunk = max(top_chunk or 0, 0 if sequence is None else sequence[0]) + 1
         self._ceiling = start + ID_BLOCK
         self._try_write(db, "id_ceiling", str(self._ceiling))
         log.info(
@@ -254,7 +263,6 @@ class SqliteStore:
         # this write or this sees it idle and wakes it.
         self._ticket += 1
         ticket = self._ticket
-        self._others += 1  # before the append: see `_apply`
         self._queue.append((ticket, kind, args))
         if self._idle:
             with self._cond:
@@ -339,6 +347,7 @@ class SqliteStore:
     def _commit(self, batch: list[tuple[int, str, Any]]) -> None:
         db = self._db
         assert db is not None
+        chunk, ceiling = self._chunk, self._ceiling  # both go back if the batch fails
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -348,6 +357,7 @@ class SqliteStore:
                     self._set_meta(db, "id_ceiling", str(self._ceiling))
                 db.execute("COMMIT")
             except BaseException:
+                self._chunk, self._ceiling = chunk, ceiling
                 with contextlib.suppress(sqlite3.Error):
                     db.execute("ROLLBACK")
                 raise
@@ -358,28 +368,24 @@ class SqliteStore:
                 log.exception("store writer failed on a batch of %d writes", len(batch))
             self._failed(exc)
         else:
-            if self._error is not None:
+            if self._error is not None and time.monotonic() - self._failed_at >= RECOVERY_QUIET:
                 self._recovered()
         ticket = max(t for t, _, _ in batch)
         if ticket:
             self._announce(lambda listener: listener.committed(ticket))
 
     def _apply(self, db: sqlite3.Connection, batch: list[tuple[int, str, Any]]) -> None:
-        others = self._others
-        if others == self._others_seen and not self._follow_up:
-            # Only messages (the common case, and the one that must be cheap): `_others`
-            # counts every other write before it is queued, so none is in this batch.
-            self._insert_chunks(db, [args for _, _, args in batch])
+        if {kind for _, kind, _ in batch} == {"message"}:
+            # Only messages: the common case, and the one that must be cheap.
+            self._chunk = self._insert_chunks(db, [args for _, _, args in batch], self._chunk)
             return
-        self._others_seen = others
-        self._follow_up = False
         messages: list[StoredMessage] = []
         for _, kind, args in batch:
             if kind == "message":
                 messages.append(args)
                 continue
             if messages:  # keep the order of writes: what came before goes first
-                self._insert_chunks(db, messages)
+                self._chunk = self._insert_chunks(db, messages, self._chunk)
                 messages = []
             if kind == "sql":
                 db.execute(*args)
@@ -388,12 +394,20 @@ class SqliteStore:
             elif kind == "forget" or kind == "forget_more":
                 self._forget(db, *args)
         if messages:
-            self._insert_chunks(db, messages)
+            self._chunk = self._insert_chunks(db, messages, self._chunk)
 
     @staticmethod
-    def _insert_chunks(db: sqlite3.Connection, messages: list[StoredMessage]) -> None:
-        """The messages of each room as chunk rows, indexed for search; rooms touched. (The
-        core queues plain tuples in StoredMessage's field order: read them by position.)"""
+    def _insert_chunks(
+        db: sqlite3.Connection, messages: list[StoredMessage], next_chunk: int | None = None
+    ) -> int:
+        """The messages of each room as chunk rows, indexed for search; rooms touched.
+        Returns the id the next chunk gets. Chunk ids are given here (from `next_chunk`, or
+        the table's next when None), so that every row and index entry of a batch goes in
+        with one executemany each. (The core queues plain tuples in StoredMessage's field
+        order: they are read by position.)"""
+        if next_chunk is None:
+            (top,) = db.execute("SELECT MAX(id) FROM chunks").fetchone()
+            next_chunk = (top or 0) + 1
         rooms = {m[1] for m in messages}
         if len(rooms) == 1:
             by_room = {rooms.pop(): messages}
@@ -401,7 +415,8 @@ class SqliteStore:
             by_room = {}
             for message in messages:
                 by_room.setdefault(message[1], []).append(message)
-        now = time.time()
+        chunks: list[tuple[int, str, int, int, int, bytes, str | None]] = []
+        index: list[tuple[int, str, str]] = []
         for room, stored in by_room.items():
             token = room_token(room)
             for start in range(0, len(stored), CHUNK_MESSAGES):
@@ -410,10 +425,16 @@ class SqliteStore:
                 if any(m[4] is not None for m in part):
                     accounts = json.dumps([m[4] for m in part])
                 bodies = b"\n".join([m[2] for m in part])
-                row = (room, part[0][0], part[-1][0], len(part), bodies, accounts)
-                chunk_id = db.execute(_INSERT_CHUNK, row).lastrowid
-                db.execute(_INDEX_CHUNK, (chunk_id, token, "\n".join([m[3] for m in part])))
-            db.execute(_TOUCH_ROOM, (now, room))
+                chunks.append(
+                    (next_chunk, room, part[0][0], part[-1][0], len(part), bodies, accounts)
+                )
+                index.append((next_chunk, token, "\n".join([m[3] for m in part])))
+                next_chunk += 1
+        db.executemany(_INSERT_CHUNK, chunks)
+        db.executemany(_INDEX_CHUNK, index)
+        now = time.time()
+        db.executemany(_TOUCH_ROOM, [(now, room) for room in by_room])
+        return next_chunk
 
     @staticmethod
     def _insert_dm(db: sqlite3.Connection, dm: StoredDm, keep: int) -> None:
@@ -439,10 +460,10 @@ class SqliteStore:
         ).rowcount
         if deleted == FORGET_CHUNKS:  # more to go, in a later transaction
             # Ticket 0: a follow-up the writer gives itself holds no one back.
-            self._follow_up = True  # the next batch is not messages only
             self._queue.append((0, "forget_more", (key, upto_id)))
 
     def _failed(self, exc: Exception) -> None:
+        self._failed_at = time.monotonic()
         first = self._error is None
         error = self._error = f"history is not being kept: {exc}"
         if first:
@@ -501,6 +522,11 @@ class _Reader:
         if match is None:
             return []
         matches = matcher(query)
+        # Every word of the query, folded as the index folds it: for an ASCII query, a message
+        # whose (lowercased, ASCII) body lacks one of them as bytes cannot match, and most
+        # messages of a matching chunk are ruled out without decoding them.
+        needles = [word.encode() for word, _ in words(query)]
+        ascii_query = all(n.isascii() for n in needles)
         found: list[tuple[int, bytes]] = []
         rows = self.db.execute(
             "SELECT c.bodies FROM chunks_fts f JOIN chunks c ON c.id = f.rowid "
@@ -509,7 +535,14 @@ class _Reader:
         )
         for (bodies,) in rows:
             # The chunk holds every word; each message must hold them all itself.
-            for body in reversed(bodies.split(b"\n")):
+            parts = bodies.split(b"\n")
+            lowered = None
+            if ascii_query and bodies.isascii():
+                lowered = bodies.lower().split(b"\n")
+            for index in range(len(parts) - 1, -1, -1):
+                if lowered is not None and not all(n in lowered[index] for n in needles):
+                    continue
+                body = parts[index]
                 if matches(json.loads(body)["text"]):
                     found.append((message_id_of(body), body))
                     if len(found) == limit:

@@ -89,7 +89,7 @@ def test_the_database_is_what_the_server_writes(tmp_path: Path) -> None:
                 )
                 messages.append(StoredMessage(m["id"], key, again, m["text"], None))
             ours.execute("BEGIN")
-            SqliteStore._insert_chunks(ours, messages)
+            SqliteStore._insert_chunks(ours, messages)  # next chunk id: the table's
             ours.execute("COMMIT")
         assert built.execute(chunks).fetchall() == ours.execute(chunks).fetchall()
         match = "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rowid"

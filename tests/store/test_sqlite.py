@@ -212,7 +212,10 @@ def test_accounts_and_offline_dms(path: pathlib.Path) -> None:
         assert store.state.offline == {"alice": 1}
 
 
-def test_a_full_database_fails_writes_says_so_once_and_recovers(path: pathlib.Path) -> None:
+def test_a_full_database_fails_writes_says_so_once_and_recovers(
+    path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "RECOVERY_QUIET", 0.0)
     with opened(path, max_bytes=128 * 1024) as store:
         store.save_room(LOBBY.key, LOBBY.name, TS)
         ticket = 0
@@ -231,6 +234,22 @@ def test_a_full_database_fails_writes_says_so_once_and_recovers(path: pathlib.Pa
         store.wait(say(store, "room again"))
         assert store.health() is None and store.recoveries == 1
         assert len(store.read(lambda r: r.history(LOBBY, None, 100))) == len(kept) + 1
+
+
+def test_a_write_that_fits_right_after_a_failure_does_not_announce_recovery(
+    path: pathlib.Path,
+) -> None:
+    # Nearly full: big writes fail, small ones pass. One small success is not recovery: the
+    # store stays failing (no flapping notices) until writes have passed for RECOVERY_QUIET.
+    with opened(path, max_bytes=128 * 1024) as store:
+        store.save_room(LOBBY.key, LOBBY.name, TS)
+        for i in range(40):
+            store.wait(say(store, f"w{i} " + "abcdefgh " * 888))
+        assert len(store.failures) == 1
+        store.store._db.execute("PRAGMA max_page_count = 100000")
+        store.wait(say(store, "small"))
+        assert store.recoveries == 0 and store.health() is not None
+        assert ids(store.read(lambda r: r.history(LOBBY, None, 1)))  # yet it was kept
 
 
 def test_close_commits_what_is_queued(path: pathlib.Path) -> None:
