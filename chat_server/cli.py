@@ -214,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="threadpool backend only: pool size, which is also the most clients served at once "
         f"(default: {DEFAULT_WORKERS})",
     )
-    store = parser.add_argument_group("store", "what the server remembers (docs/operations.md)")
+    store = parser.add_argument_group("store", "what the server remembers (docs/store.md)")
     store.add_argument(
         "--db",
         default=None,
