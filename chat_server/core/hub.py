@@ -33,6 +33,7 @@ core (this module, `handlers/`, `guards`, `outbox`, `phases`) and nowhere else.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import logging
@@ -407,10 +408,16 @@ class Hub:
                 del self.withheld[conn]
             conn.wake_pending = True
             conn.io.output_ready()
-            if conn.paused & PAUSED_STORE and not conn.withheld:
+            if conn.paused & PAUSED_STORE:
                 self._unpause(conn, PAUSED_STORE)
-                if conn.waiting is not None and not conn.busy:
-                    self._run_waiting(conn, self.clock.monotonic())
+                if conn.waiting is not None:
+                    # Later, not now: what was just released still counts in `out_bytes`
+                    # until the backend takes it, and would pause it again at once.
+                    self.post(functools.partial(self._continue, conn))
+
+    def _continue(self, conn: Connection) -> None:
+        if not conn.closed and not conn.busy and conn.waiting is not None:
+            self._run_waiting(conn, self.clock.monotonic())
 
     def store_failed(self, error: str) -> None:
         self.announce(error)
