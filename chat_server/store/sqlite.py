@@ -55,11 +55,12 @@ log = logging.getLogger("chat_server.store")
 ID_BLOCK = 10_000
 #: Most writes committed in one transaction.
 MAX_BATCH = 4096
-#: A commit starts at least this long after the previous one started, unless PACE_BATCH
-#: writes are already waiting (see `_write_loop`): at most 2 ms more before an echo, and
-#: only when the server is busy.
+#: After a batch of at least BUSY_BATCH writes, the next commit starts at least this long
+#: after it, unless PACE_BATCH writes are already waiting (see `_write_loop`): at most 2 ms
+#: more before an echo, and only when the server is busy.
 COMMIT_INTERVAL = 0.002
 PACE_BATCH = 256
+BUSY_BATCH = 32
 DURABILITY = {"normal": "NORMAL", "full": "FULL"}
 #: After a failed write, the store counts as failing until writes have succeeded for this
 #: many seconds, so a nearly full disk (small writes pass, large ones fail) does not flap.
@@ -346,6 +347,7 @@ class SqliteStore:
         ignore_stop_signals()
         queue = self._queue
         last_commit = 0.0
+        busy = False  # the last batch was large: writes arrive faster than commits
         while True:
             with self._cond:
                 while not queue and not self._closing:
@@ -356,15 +358,17 @@ class SqliteStore:
                 self._idle = False
                 if not queue and self._closing:
                     return
-                # Pacing: right after a commit, a few writes wait up to COMMIT_INTERVAL for
-                # more, so a busy server commits hundreds of messages at a time rather than a
-                # handful (each commit rewrites the same hot pages). A quiet server, whose
-                # last commit is long past, commits at once.
+                # Pacing: when the last batch was large (writes come faster than commits),
+                # the next waits up to COMMIT_INTERVAL after it for more, so a busy server
+                # commits hundreds of messages at a time rather than a handful (each commit
+                # rewrites the same hot pages). A client waiting for each echo before it
+                # sends again makes batches of one: those commit at once.
                 pause = last_commit + COMMIT_INTERVAL - time.monotonic()
-                if pause > 0 and len(queue) < PACE_BATCH and not self._closing:
+                if busy and pause > 0 and len(queue) < PACE_BATCH and not self._closing:
                     self._cond.wait(pause)
                 batch = [queue.popleft() for _ in range(min(len(queue), MAX_BATCH))]
             last_commit = time.monotonic()
+            busy = len(batch) >= BUSY_BATCH
             started = time.thread_time()
             self._commit(batch)
             self.stats[0] += 1
