@@ -99,16 +99,19 @@ class Accounts:
 
     def replace(self, record: AccountRecord) -> None:
         self.by_key[record.key] = record
-        if self._by_visual.get(record.visual, record).key == record.key:
+        if self._by_visual.get(record.visual) is None or self._holds_visual(record):
             self._by_visual[record.visual] = record
 
     def remove(self, record: AccountRecord) -> None:
         self.by_key.pop(record.key, None)
-        if self._by_visual.get(record.visual) is record or (
-            record.visual in self._by_visual and self._by_visual[record.visual].key == record.key
-        ):
+        if self._holds_visual(record):
             del self._by_visual[record.visual]
         self.offline.pop(record.key, None)
+
+    def _holds_visual(self, record: AccountRecord) -> bool:
+        """The visual index points at this account (and not another with that skeleton)."""
+        held = self._by_visual.get(record.visual)
+        return held is not None and held.key == record.key
 
     def __len__(self) -> int:
         return len(self.by_key)

@@ -205,6 +205,20 @@ class AddressGuard:
             return 0.0
         return window.retry_after(limits.bad_passwords, limits.bad_passwords_window, now)
 
+    def check_passwords(self, address: str, now: float, *, fatal: bool) -> None:
+        """Raise `rate_limited` when `address` failed too many passwords lately (the server
+        password and account passwords alike): the next one is then not even checked."""
+        wait = self.password_throttled(address, now)
+        if wait:
+            limits = self.limits
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                f"more than {limits.bad_passwords} wrong passwords from your address in "
+                f"{limits.bad_passwords_window:g} seconds",
+                fatal=fatal,
+                retry_after=wait,
+            )
+
     def password_failed(self, address: str, now: float) -> None:
         window = self._passwords.setdefault(address, _Window(self.limits.bad_passwords))
         window.times.append(now)
@@ -216,6 +230,18 @@ class AddressGuard:
         if window is None:
             return 0.0
         return window.retry_after(self.account_logins, self.account_logins_window, now)
+
+    def check_logins(self, account: str, name: str, now: float) -> None:
+        """Raise `rate_limited` (not fatal) when account `account` (called `name`) failed too
+        many logins lately, from anywhere."""
+        wait = self.login_throttled(account, now)
+        if wait:
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                f"more than {self.account_logins} failed logins to {name} in "
+                f"{self.account_logins_window:g} seconds",
+                retry_after=wait,
+            )
 
     def login_failed(self, account: str, now: float) -> None:
         window = self._logins.setdefault(account, _Window(self.account_logins))

@@ -371,22 +371,19 @@ class Hub:
         conn.busy = False
         if conn.closed:
             return
-        try:
-            exc = done.exception()
-            if exc is not None:
-                log.warning("deferred work for %r failed: %s", conn, exc)
-                raise failure
-            then(done.result())
-        except ProtocolError as exc:
-            if exc.fatal:
-                self.fail(conn, exc)
-            else:
-                self._error(conn, exc)
-        except Exception:
-            log.exception("internal error finishing a request of %r", conn)
-            self._error(conn, ProtocolError(ErrorCode.INTERNAL_ERROR, "internal server error"))
-        if not conn.closed and not conn.busy and conn.waiting is not None:
-            self._run_waiting(conn, self.clock.monotonic())
+        exc = done.exception()
+        if exc is not None:
+            log.warning("deferred work for %r failed: %s", conn, exc)
+            self._answer_failure(conn, failure)
+        else:
+            try:
+                then(done.result())
+            except ProtocolError as failed:
+                self._answer_failure(conn, failed)
+            except Exception:
+                log.exception("internal error finishing a request of %r", conn)
+                self._error(conn, ProtocolError(ErrorCode.INTERNAL_ERROR, "internal server error"))
+        self._continue(conn)
 
     def withhold(self, conn: Connection, ticket: int) -> None:
         """The frame just queued for `conn`, and all after it, wait until the store write
@@ -425,11 +422,15 @@ class Hub:
     def store_recovered(self) -> None:
         self.announce("history is being kept again")
 
+    def notice(self, text: str) -> bytes:
+        """A `notice` frame from the server itself."""
+        return encode(Notice(text=text, sender="server", ts=self.clock.stamp()))
+
     def announce(self, text: str) -> None:
         """A `notice` from the server to every registered connection."""
-        notice = encode(Notice(text=text, sender="server", ts=self.clock.stamp()))
         self.outbox.broadcast(
-            [c for c in self.connections.values() if c.phase is Phase.REGISTERED], notice
+            [c for c in self.connections.values() if c.phase is Phase.REGISTERED],
+            self.notice(text),
         )
 
     def health(self) -> dict[str, object]:
@@ -643,23 +644,24 @@ class Hub:
                     text = f"{text} as {conn.nick}"
                 self._error(conn, ProtocolError(code, text, ref=getattr(message, "ref", None)))
             return
+        # Inline rather than through `_guarded`: this runs for every request.
         try:
             handler(self, conn, message)
         except ProtocolError as exc:
-            if exc.fatal:
-                self.fail(conn, exc)
-            else:
-                self._error(conn, exc)
+            self._answer_failure(conn, exc)
         except Exception:
             log.exception("internal error handling %s from %r", message.type, conn)
+            ref = getattr(message, "ref", None)
             self._error(
-                conn,
-                ProtocolError(
-                    ErrorCode.INTERNAL_ERROR,
-                    "internal server error",
-                    ref=getattr(message, "ref", None),
-                ),
+                conn, ProtocolError(ErrorCode.INTERNAL_ERROR, "internal server error", ref=ref)
             )
+
+    def _answer_failure(self, conn: Connection, exc: ProtocolError) -> None:
+        """Answer a request that broke a rule; close the connection if the error is fatal."""
+        if exc.fatal:
+            self.fail(conn, exc)
+        else:
+            self._error(conn, exc)
 
 
 def _type_name(kind: type[_Message]) -> str:

@@ -52,24 +52,9 @@ def check_password(
 
 def _throttle(hub: Hub, conn: Connection, account: AccountRecord) -> None:
     now = hub.clock.monotonic()
-    address = conn.address
-    limits = hub.config.per_address
-    wait = hub.guard.password_throttled(address, now) if address is not None else 0.0
-    if wait:
-        raise ProtocolError(
-            ErrorCode.RATE_LIMITED,
-            f"more than {limits.bad_passwords} wrong passwords from your address in "
-            f"{limits.bad_passwords_window:g} seconds",
-            retry_after=wait,
-        )
-    wait = hub.guard.login_throttled(account.key, now)
-    if wait:
-        raise ProtocolError(
-            ErrorCode.RATE_LIMITED,
-            f"more than {hub.config.account_bad_logins} failed logins to {account.name} in "
-            f"{hub.config.account_bad_logins_window:g} seconds",
-            retry_after=wait,
-        )
+    if conn.address is not None:
+        hub.guard.check_passwords(conn.address, now, fatal=False)
+    hub.guard.check_logins(account.key, account.name, now)
     _refuse_if_saturated(hub)
 
 

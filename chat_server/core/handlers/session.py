@@ -14,7 +14,6 @@ from protocol import (
     ErrorCode,
     Hello,
     NickChanged,
-    Notice,
     Ping,
     Pong,
     ProtocolError,
@@ -48,16 +47,7 @@ def hello(hub: Hub, conn: Connection, msg: Hello) -> None:
     now = hub.clock.monotonic()
     if hub.config.password is not None and address is not None:
         # Beyond the limit the password is not even compared (never exempt: see guards).
-        wait = hub.guard.password_throttled(address, now)
-        if wait:
-            limits = hub.config.per_address
-            raise ProtocolError(
-                ErrorCode.RATE_LIMITED,
-                f"more than {limits.bad_passwords} wrong passwords from your address in "
-                f"{limits.bad_passwords_window:g} seconds",
-                fatal=True,
-                retry_after=wait,
-            )
+        hub.guard.check_passwords(address, now, fatal=True)
     try:
         hub.auth.check(conn, msg)
     except ProtocolError as exc:
@@ -118,7 +108,7 @@ def _welcome(hub: Hub, conn: Connection, nick: str, account: AccountRecord | Non
     )
     problem = hub.store.health()
     if problem is not None:  # a newcomer learns it too, not only who was there when it began
-        hub.send(conn, Notice(text=problem, sender="server", ts=hub.clock.stamp()))
+        hub.outbox.send(conn, hub.notice(problem))
     if account is not None:
         logged_in(hub, conn, account)
 
