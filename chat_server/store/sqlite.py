@@ -72,12 +72,37 @@ RECOVERY_QUIET = 30.0
 CHUNK_MESSAGES = 16
 #: Chunks of a forgotten room deleted per transaction.
 FORGET_CHUNKS = 200
-_INSERT_CHUNK = (
+#: Chunk rows written by one INSERT statement (see `_insert_chunks`).
+ROWS_PER_STATEMENT = 128
+#: The writer's way in for chunks: one INSERT into this view writes each chunk row, its search
+#: entry and its room's last activity, all inside SQLite. A busy room's whole commit is then a
+#: single statement, its own transaction: the writer thread gives up and takes back the
+#: interpreter's lock once per commit, rather than once per row and statement (on a loaded
+#: core every such handoff can keep the writer waiting for the core's thread).
+_CHUNK_INPUT = (
+    "CREATE TEMP VIEW IF NOT EXISTS chunk_input "
+    "(id, room, first, last, count, bodies, accounts, token, text, ts) "
+    "AS SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL",
+    "CREATE TEMP TRIGGER IF NOT EXISTS chunk_input_insert INSTEAD OF INSERT ON chunk_input "
+    "BEGIN "
     "INSERT INTO chunks (id, room, first, last, count, bodies, accounts) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "VALUES (new.id, new.room, new.first, new.last, new.count, new.bodies, new.accounts); "
+    "INSERT INTO chunks_fts (rowid, room, text) VALUES (new.id, new.token, new.text); "
+    "UPDATE rooms SET last_active = new.ts WHERE key = new.room; "
+    "END",
 )
-_INDEX_CHUNK = "INSERT INTO chunks_fts (rowid, room, text) VALUES (?, ?, ?)"
-_TOUCH_ROOM = "UPDATE rooms SET last_active = ? WHERE key = ?"
+_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#: The INSERT of n chunk rows, for n up to ROWS_PER_STATEMENT (built once each).
+_INSERT_ROWS = [""] + [
+    "INSERT INTO chunk_input VALUES " + ", ".join([_ROW] * n)
+    for n in range(1, ROWS_PER_STATEMENT + 1)
+]
+
+
+def prepare_writes(db: sqlite3.Connection) -> None:
+    """Make `db` ready for `SqliteStore._insert_chunks` (per connection: temp objects)."""
+    for statement in _CHUNK_INPUT:
+        db.execute(statement)
 
 
 class _Ids:
@@ -193,6 +218,7 @@ class SqliteStore:
                 page = int(db.execute("PRAGMA page_size").fetchone()[0])
                 db.execute(f"PRAGMA max_page_count = {max(1, self.max_bytes // page)}")
             schema.migrate(db)
+            prepare_writes(db)
         except sqlite3.OperationalError as exc:
             if "readonly" not in str(exc):
                 raise
@@ -214,6 +240,7 @@ class SqliteStore:
         if schema.version(db) != schema.LATEST:
             db.close()
             raise StoreError(f"{self.path} is read-only and needs its schema upgraded")
+        prepare_writes(db)  # writes then fail as writes to a read-only database
         self._error = f"the database {self.path} is read-only: history is not being kept"
         log.error("%s", self._error)
         return db
@@ -380,21 +407,23 @@ class SqliteStore:
         assert db is not None
         chunk, ceiling = self._chunk, self._ceiling  # both go back if the batch fails
         try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                self._apply(db, batch)
-                if self._ids.value + ID_BLOCK // 2 > self._ceiling:
-                    self._ceiling = self._ids.value + ID_BLOCK
-                    self._set_meta(db, "id_ceiling", str(self._ceiling))
-                db.execute("COMMIT")
-            except BaseException:
-                self._chunk, self._ceiling = chunk, ceiling
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
-                raise
+            if not self._commit_messages(db, batch):
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._apply(db, batch)
+                    if self._ids.value + ID_BLOCK // 2 > self._ceiling:
+                        self._ceiling = self._ids.value + ID_BLOCK
+                        self._set_meta(db, "id_ceiling", str(self._ceiling))
+                    db.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                    raise
         except sqlite3.Error as exc:
+            self._chunk, self._ceiling = chunk, ceiling
             self._failed(exc)
         except Exception as exc:
+            self._chunk, self._ceiling = chunk, ceiling
             if self._error is None:
                 log.exception("store writer failed on a batch of %d writes", len(batch))
             self._failed(exc)
@@ -405,11 +434,25 @@ class SqliteStore:
         if ticket:
             self._announce(lambda listener: listener.committed(ticket))
 
+    def _commit_messages(self, db: sqlite3.Connection, batch: list[tuple[int, str, Any]]) -> bool:
+        """The common case, which must be cheap: a batch of only messages whose chunks fit one
+        statement, and no id ceiling to raise, is written by that one statement (its own
+        transaction). False, having written nothing, for any other batch."""
+        if self._ids.value + ID_BLOCK // 2 > self._ceiling:
+            return False
+        messages = []
+        for _, kind, args in batch:
+            if kind != "message":
+                return False
+            messages.append(args)
+        rows, next_chunk = _chunk_rows(messages, self._chunk)
+        if len(rows) > ROWS_PER_STATEMENT:
+            return False
+        db.execute(_INSERT_ROWS[len(rows)], [value for row in rows for value in row])
+        self._chunk = next_chunk
+        return True
+
     def _apply(self, db: sqlite3.Connection, batch: list[tuple[int, str, Any]]) -> None:
-        if {kind for _, kind, _ in batch} == {"message"}:
-            # Only messages: the common case, and the one that must be cheap.
-            self._chunk = self._insert_chunks(db, [args for _, _, args in batch], self._chunk)
-            return
         messages: list[StoredMessage] = []
         for _, kind, args in batch:
             if kind == "message":
@@ -431,40 +474,17 @@ class SqliteStore:
     def _insert_chunks(
         db: sqlite3.Connection, messages: list[StoredMessage], next_chunk: int | None = None
     ) -> int:
-        """The messages of each room as chunk rows, indexed for search; rooms touched.
-        Returns the id the next chunk gets. Chunk ids are given here (from `next_chunk`, or
-        the table's next when None), so that every row and index entry of a batch goes in
-        with one executemany each. (The core queues plain tuples in StoredMessage's field
-        order: they are read by position.)"""
+        """Write the messages of each room as chunk rows, indexed for search, and touch their
+        rooms, inside the caller's transaction (`db` made ready by `prepare_writes`). Returns
+        the id the next chunk gets. Chunk ids are given here (from `next_chunk`, or the
+        table's next when None)."""
         if next_chunk is None:
             (top,) = db.execute("SELECT MAX(id) FROM chunks").fetchone()
             next_chunk = (top or 0) + 1
-        rooms = {m[1] for m in messages}
-        if len(rooms) == 1:
-            by_room = {rooms.pop(): messages}
-        else:
-            by_room = {}
-            for message in messages:
-                by_room.setdefault(message[1], []).append(message)
-        chunks: list[tuple[int, str, int, int, int, bytes, str | None]] = []
-        index: list[tuple[int, str, str]] = []
-        for room, stored in by_room.items():
-            token = room_token(room)
-            for start in range(0, len(stored), CHUNK_MESSAGES):
-                part = stored[start : start + CHUNK_MESSAGES]
-                accounts = None
-                if any(m[4] is not None for m in part):
-                    accounts = json.dumps([m[4] for m in part])
-                bodies = b"\n".join([m[2] for m in part])
-                chunks.append(
-                    (next_chunk, room, part[0][0], part[-1][0], len(part), bodies, accounts)
-                )
-                index.append((next_chunk, token, "\n".join([m[3] for m in part])))
-                next_chunk += 1
-        db.executemany(_INSERT_CHUNK, chunks)
-        db.executemany(_INDEX_CHUNK, index)
-        now = time.time()
-        db.executemany(_TOUCH_ROOM, [(now, room) for room in by_room])
+        rows, next_chunk = _chunk_rows(messages, next_chunk)
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            part = rows[start : start + ROWS_PER_STATEMENT]
+            db.execute(_INSERT_ROWS[len(part)], [value for row in part for value in row])
         return next_chunk
 
     @staticmethod
@@ -524,6 +544,46 @@ class SqliteStore:
             )
             reader = self._local.reader = _Reader(db)
         return reader
+
+
+def _chunk_rows(
+    messages: list[StoredMessage], next_chunk: int
+) -> tuple[list[tuple[Any, ...]], int]:
+    """The `chunk_input` rows for `messages`: per room, CHUNK_MESSAGES at a time, with ids
+    from `next_chunk` on; and the id after the last. (The core queues plain tuples in
+    StoredMessage's field order: they are read by position.)"""
+    rooms = {m[1] for m in messages}
+    if len(rooms) == 1:
+        by_room = {rooms.pop(): messages}
+    else:
+        by_room = {}
+        for message in messages:
+            by_room.setdefault(message[1], []).append(message)
+    now = time.time()
+    rows: list[tuple[Any, ...]] = []
+    for room, stored in by_room.items():
+        token = room_token(room)
+        for start in range(0, len(stored), CHUNK_MESSAGES):
+            part = stored[start : start + CHUNK_MESSAGES]
+            accounts = None
+            if any(m[4] is not None for m in part):
+                accounts = json.dumps([m[4] for m in part])
+            rows.append(
+                (
+                    next_chunk,
+                    room,
+                    part[0][0],
+                    part[-1][0],
+                    len(part),
+                    b"\n".join([m[2] for m in part]),
+                    accounts,
+                    token,
+                    "\n".join([m[3] for m in part]),
+                    now,
+                )
+            )
+            next_chunk += 1
+    return rows, next_chunk
 
 
 class _Reader:

@@ -13,7 +13,7 @@ from chat_bench.runner import can_pin
 from chat_bench.scenarios import Settings, run
 from chat_server.core.interfaces import StoredMessage
 from chat_server.store import schema
-from chat_server.store.sqlite import SqliteStore, _Reader
+from chat_server.store.sqlite import SqliteStore, _Reader, prepare_writes
 from protocol.messages import chat_message_body
 from protocol.names import name_key
 
@@ -74,6 +74,7 @@ def test_the_database_is_what_the_server_writes(tmp_path: Path) -> None:
     ours = sqlite3.connect(tmp_path / "server.db", isolation_level=None)
     try:
         schema.migrate(ours)
+        prepare_writes(ours)
         key = name_key(store.ROOM)
         ours.execute(
             "INSERT INTO rooms (key, name, created, last_active) VALUES (?, ?, '', 0)",
