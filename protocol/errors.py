@@ -35,6 +35,16 @@ class ErrorCode(StrEnum):
     REPLACED = "replaced"
     NOT_LOGGED_IN = "not_logged_in"
     STORE_UNAVAILABLE = "store_unavailable"
+    NOT_OP = "not_op"
+    NOT_ADMIN = "not_admin"
+    BANNED = "banned"
+    BAD_KEY = "bad_key"
+    INVITE_ONLY = "invite_only"
+    ROOM_FULL = "room_full"
+    MUTED = "muted"
+    TOPIC_LOCKED = "topic_locked"
+    INVALID_MASK = "invalid_mask"
+    KILLED = "killed"
 
 
 #: Codes after which the server always closes the connection.
@@ -49,6 +59,7 @@ FATAL_CODES = frozenset(
         ErrorCode.FLOOD,
         ErrorCode.TOO_MANY_CONNECTIONS,
         ErrorCode.REPLACED,
+        ErrorCode.KILLED,
     }
 )
 

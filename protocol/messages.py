@@ -10,19 +10,39 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import Field, TypeAdapter
 from pydantic_core import to_json
 
+from protocol.base import Ref as _Ref
+from protocol.base import Short as _Short
+from protocol.base import WireMessage as _Message
+from protocol.moderation import (
+    Ban,
+    BanList,
+    Bans,
+    Deop,
+    GetModLog,
+    Invite,
+    Invited,
+    Kick,
+    Kicked,
+    Kill,
+    Mode,
+    ModeChanged,
+    Modes,
+    ModLog,
+    Mute,
+    Op,
+    RoleChanged,
+    ServerBan,
+    ServerBans,
+    ServerUnban,
+    Unban,
+    Unmute,
+    Wall,
+)
+
 PROTOCOL_VERSION = 1
-
-# Length limits enforced by the models themselves; what a name may contain is checked by
-# protocol.names, which gives errors a more precise code (invalid_nick, invalid_room, ...).
-_Short = Annotated[str, Field(max_length=256)]
-_Ref = Annotated[str, Field(max_length=128)]
-
-
-class _Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, populate_by_name=True)
 
 
 # ----------------------------------------------------------------- client to server
@@ -51,6 +71,8 @@ class Join(_Message):
     type: Literal["join"] = "join"
     room: _Short
     since: int | None = None
+    # Added later: the room's key, for a room that has one (`mode`).
+    key: _Short | None = None
 
 
 class Leave(_Message):
@@ -151,7 +173,23 @@ ClientMessage = Annotated[
     | Search
     | Register
     | Passwd
-    | Unregister,
+    | Unregister
+    | Op
+    | Deop
+    | Kick
+    | Ban
+    | Unban
+    | Bans
+    | Mute
+    | Unmute
+    | Mode
+    | Invite
+    | Kill
+    | ServerBan
+    | ServerUnban
+    | ServerBans
+    | Wall
+    | GetModLog,
     Field(discriminator="type"),
 ]
 CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -229,7 +267,7 @@ class Unregistered(_Message):
 
 
 class Notice(_Message):
-    """A line from the server itself (or, later, an admin) to every connection."""
+    """A line from the server itself, or an admin's `wall`, to every connection."""
 
     type: Literal["notice"] = "notice"
     text: str
@@ -271,6 +309,10 @@ class Members(_Message):
     # Added to version 1 later (so optional): the full member count, sent when `nicks` was cut
     # to fit the reply budget (and always by this server, so clients can show it).
     total: int | None = None
+    # Added later: the members' roles (nick -> "owner" or "op"; plain members are absent) and
+    # the muted members' nicks, among those listed in `nicks`.
+    roles: dict[str, Literal["owner", "op"]] | None = None
+    muted: list[str] | None = None
 
 
 class RoomInfo(_Message):
@@ -329,7 +371,14 @@ ServerMessage = Annotated[
     | Registered
     | PasswdChanged
     | Unregistered
-    | Notice,
+    | Notice
+    | Kicked
+    | RoleChanged
+    | ModeChanged
+    | Modes
+    | BanList
+    | Invited
+    | ModLog,
     Field(discriminator="type"),
 ]
 SERVER_MESSAGE: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
