@@ -22,6 +22,7 @@ from chat_server.core.interfaces import Store
 from chat_server.store.memory import MemoryStore
 from chat_server.store.sqlite import DURABILITY, SqliteStore, StoreError
 from protocol.framing import MAX_FRAME_LIMIT
+from protocol.names import normalize_nick
 
 log = logging.getLogger("chat_server")
 
@@ -240,6 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--password", default=None, help="require this password in hello")
     parser.add_argument("--motd", default=None, help="message of the day sent in welcome")
     parser.add_argument(
+        "--admin",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an account that is owner in every room and may kill, server-ban and wall "
+        "(repeatable; the account must be registered and logged in to act)",
+    )
+    parser.add_argument(
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
@@ -270,6 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _admin_name(name: str) -> str:
+    try:
+        return normalize_nick(name)
+    except ValueError as exc:
+        raise SystemExit(f"chat-server: --admin {name!r}: {exc}") from None
+
+
 def config_from(args: argparse.Namespace) -> CoreConfig:
     """The CoreConfig the parsed flags describe."""
     top: dict[str, object] = {}
@@ -287,6 +303,7 @@ def config_from(args: argparse.Namespace) -> CoreConfig:
         per_address=replace(AddressLimits(), **per_address),  # type: ignore[arg-type]
         exempt=exempt,
         password=args.password,
+        admins=tuple(_admin_name(name) for name in args.admin),
         motd=args.motd,
     )
 

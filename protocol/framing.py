@@ -7,8 +7,9 @@ against its limit before buffering the body, so a hostile length never allocates
 
 from __future__ import annotations
 
+from protocol.base import WireMessage as _Message
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.messages import _Message, encode_body
+from protocol.messages import encode_body
 
 HEADER_SIZE = 4
 DEFAULT_MAX_FRAME = 65536

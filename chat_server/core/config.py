@@ -68,5 +68,6 @@ class CoreConfig:
     per_address: AddressLimits = field(default_factory=AddressLimits)
     exempt: tuple[str, ...] = DEFAULT_EXEMPT  # CIDR networks
     password: str | None = None
+    admins: tuple[str, ...] = ()  # account names that act as owner everywhere (--admin)
     motd: str | None = None
     server_name: str = "wirechat"

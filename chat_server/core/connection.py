@@ -58,6 +58,7 @@ class Connection:
         "holds",
         "id",
         "io",
+        "ip",
         "key",
         "last_seen",
         "nick",
@@ -90,6 +91,7 @@ class Connection:
         self.id = conn_id
         self.peer = peer  # for logs: "host:port"
         self.address = address  # the source-address bucket the per-address caps count in
+        self.ip: str | None = None  # the source address itself (ip: ban masks); None: local
         self.io = io
         self.enter(Phase.CONNECTED)
         self.closed = False

@@ -52,6 +52,7 @@ from chat_server.core.config import REPLY_BUDGET, CoreConfig
 from chat_server.core.connection import MALFORMED, Connection, ConnectionIO, Malformed
 from chat_server.core.guards import AddressGuard, FloodGuard, address_bucket, retry_seconds
 from chat_server.core.handlers import HANDLERS
+from chat_server.core.handlers.moderation import expire_bans
 from chat_server.core.handlers.rooms import leave_all
 from chat_server.core.interfaces import (
     Authenticator,
@@ -63,6 +64,7 @@ from chat_server.core.interfaces import (
     StoredState,
 )
 from chat_server.core.memory import LocalBus, MemoryHistory, MemoryNicks, PasswordAuth
+from chat_server.core.moderation import BanBook
 from chat_server.core.outbox import Outbox
 from chat_server.core.phases import ALLOWED, REFUSAL, Phase
 from chat_server.core.ratelog import RateLimitedLog
@@ -80,7 +82,8 @@ from protocol import (
     ServerInfo,
     encode,
 )
-from protocol.messages import _Message
+from protocol.base import WireMessage as _Message
+from protocol.names import name_key
 
 log = logging.getLogger("chat_server")
 
@@ -160,6 +163,12 @@ class Hub:
         self.throttled: dict[Connection, None] = {}  # held back by flood control
         self.accounts = Accounts()
         self.passwords = passwords or Passwords()
+        # Moderation (core.moderation): admins by account key, the server's own bans, and
+        # the rooms (None: the server) holding a ban or mute that expires.
+        self.admins = frozenset(name_key(name) for name in config.admins)
+        self.server_bans = BanBook()
+        self.expiring: set[Room | None] = set()
+        self._next_expiry = 0.0
         # Results handed back by other threads, run by `settle()` on the core's thread.
         self._completions: deque[Callable[[], None]] = deque()
         self._waker: Callable[[], None] | None = None
@@ -194,6 +203,21 @@ class Hub:
             room = self.rooms.restore(record)
             self.history.cold(room, record.last_id)
         self.accounts.load(state.accounts, state.offline)
+        for room_key, account in state.ops:
+            found = self.rooms.get(room_key)
+            if found is not None:
+                found.mod.op_accounts.add(account)
+        for ban in state.bans:
+            scope = None if ban.scope == "" else self.rooms.get(ban.scope)
+            if ban.scope == "":
+                self.server_bans.load(ban)
+            elif scope is not None:
+                (scope.mod.bans if ban.kind == "ban" else scope.mod.mutes).load(ban)
+                scope.update_restricted()
+            else:
+                continue
+            if ban.expires is not None:
+                self.expiring.add(scope)
 
     # ------------------------------------------------------------------ backend API
 
@@ -206,6 +230,7 @@ class Hub:
         conn = Connection(
             next(self._conn_ids), peer, address_bucket(address), io, self.config.max_frame, now
         )
+        conn.ip = address
         conn.exempt = address is None or self.guard.is_exempt(address)
         try:
             if full or self.closing or len(self.connections) >= self.config.max_clients:
@@ -298,6 +323,9 @@ class Hub:
         if now >= self._next_prune:
             self._next_prune = now + ROOM_PRUNE_INTERVAL
             self.prune_rooms(time.time())
+        if self.expiring and now >= self._next_expiry:
+            self._next_expiry = now + 1.0
+            expire_bans(self, self.wall)
 
     def prune_rooms(self, wall_now: float) -> None:
         """Forget empty rooms with no message for `room_ttl_days` (a store keeps them)."""

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
+from chat_server.core.moderation import StoredBan
+
 if TYPE_CHECKING:
     from chat_server.core.connection import Connection
     from chat_server.core.rooms import Room
@@ -165,6 +167,25 @@ class Store(Protocol):
 
     def drop_offline_dms(self, recipient: str, upto_id: int) -> None: ...
 
+    # Moderation (core.moderation): a room's owner and modes, ops by account, bans and mutes
+    # (scope: a room's key, or "" for the server), and the moderation log.
+
+    def set_room_owner(self, key: str, owner: str | None) -> None: ...
+
+    def set_room_modes(self, key: str, modes: str) -> None: ...
+
+    def set_op(self, room: str, account: str, on: bool) -> None: ...
+
+    def forget_account_roles(self, account: str) -> None:
+        """The account is gone: it owns and ops no room."""
+
+    def save_ban(self, ban: StoredBan) -> None: ...
+
+    def drop_ban(self, scope: str, kind: str, mask: str) -> None: ...
+
+    def add_modlog(self, entry: ModLogRecord, keep: int) -> None:
+        """Log a moderation action, keeping the newest `keep` entries of its scope."""
+
 
 class StoreReader(Protocol):
     """Reads, newest first, each bounded by `limit` rows. They may run on a worker thread:
@@ -177,6 +198,9 @@ class StoreReader(Protocol):
         """Messages containing every word of `query` (protocol: `search`), newest first."""
 
     def offline_dms(self, recipient: str) -> list[StoredDm]: ...
+
+    def modlog(self, scope: str, limit: int) -> list[ModLogRecord]:
+        """The newest `limit` entries of a room's (or, for "", the server's) log."""
 
 
 Post = Callable[[Callable[[], None]], None]
@@ -214,9 +238,22 @@ class RoomRecord(NamedTuple):
     created: str
     last_active: float
     last_id: int  # newest message id (0: none)
+    owner: str | None = None  # the owning account's key
+    modes: str = ""  # core.moderation.Modes as JSON ("": none set)
+
+
+class ModLogRecord(NamedTuple):
+    scope: str  # a room's key, or "" for the server
+    ts: str
+    by: str
+    action: str
+    target: str
+    reason: str | None
 
 
 class StoredState(NamedTuple):
     rooms: list[RoomRecord]
     accounts: list[AccountRecord]
     offline: dict[str, int]  # account key -> offline DMs waiting
+    ops: list[tuple[str, str]] = []  # (room key, account key)
+    bans: list[StoredBan] = []

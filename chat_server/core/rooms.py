@@ -7,6 +7,7 @@ reply is cached until a room is created, removed, joined, left or retitled.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from pydantic_core import to_json
@@ -14,6 +15,7 @@ from sortedcontainers import SortedKeyList
 
 from chat_server.core.config import REPLY_BUDGET
 from chat_server.core.interfaces import RoomRecord
+from chat_server.core.moderation import ROLE_NAMES, Modes, RoomModeration
 from protocol import ErrorCode, ProtocolError, frame
 from protocol.names import MAX_ROOM_LENGTH, name_keys, too_long
 
@@ -32,7 +34,9 @@ class Room:
         "key",
         "last_active",
         "members",
+        "mod",
         "name",
+        "restricted",
         "topic",
         "topic_by",
         "visual",
@@ -52,26 +56,56 @@ class Room:
         self.last_active = 0.0  # wall-clock seconds of its last message, or its creation
         self._entry: bytes | None = None  # this room's `room_list` entry, encoded
         self._members: bytes | None = None  # its `members` frame, encoded
+        self.mod = RoomModeration()
+        # A `say` must be checked against mutes or the moderated mode (one test per message).
+        self.restricted = False
 
-    def members_frame(self) -> bytes:
+    def members_frame(self, admins: frozenset[str] = frozenset()) -> bytes:
         """`members`: the first members (in join order) that fit the reply budget (the whole
-        body, wrapper included), and `total`, the full count. Cached until the members or one
-        of their nicks change (`changed()`), so `who` on a big room costs a lookup."""
+        body, wrapper included), `total`, the full count, and the listed members' roles and
+        mutes. Cached until the members, their nicks or roles change (`changed()`), so `who`
+        on a big room costs a lookup."""
         if self._members is None:
             head = b'{"type":"members","room":' + to_json(self.name) + b',"nicks":['
-            tail = b'],"total":' + str(len(self.members)).encode() + b"}"
             nicks: list[bytes] = []
-            size = len(head) + len(tail) - 1  # n nicks take n - 1 commas
+            roles: dict[str, str] = {}
+            muted: list[str] = []
+            now = time.time()
+            # The roles and mutes of the listed members count against the budget too: room
+            # for the largest such annotation per nick is kept aside as each nick is added.
+            size = len(head) + 40 + len(str(len(self.members)))
             for conn in self.members:
                 if conn.nick is None:
                     continue
                 encoded = to_json(conn.nick)
+                rank = self.mod.rank(conn, admins)
+                is_muted = self.mod.muted(conn, now)
                 size += len(encoded) + 1
+                if rank:
+                    size += len(encoded) + 10
+                if is_muted:
+                    size += len(encoded) + 1
                 if size > REPLY_BUDGET:
                     break
                 nicks.append(encoded)
+                if rank:
+                    roles[conn.nick] = ROLE_NAMES[rank]
+                if is_muted:
+                    muted.append(conn.nick)
+            tail = (
+                b'],"total":'
+                + str(len(self.members)).encode()
+                + b',"roles":'
+                + to_json(roles)
+                + b',"muted":'
+                + to_json(muted)
+                + b"}"
+            )
             self._members = frame(head + b",".join(nicks) + tail)
         return self._members
+
+    def update_restricted(self) -> None:
+        self.restricted = self.mod.modes.moderated or bool(self.mod.mutes.entries)
 
     def changed(self) -> None:
         """A member joined, left or changed nick."""
@@ -138,7 +172,10 @@ class RoomDirectory:
         room.topic = record.topic
         room.topic_by = record.topic_by
         room.last_active = record.last_active
-        room.kept = record.last_id > 0 or bool(record.topic)
+        room.kept = record.last_id > 0 or bool(record.topic) or record.owner is not None
+        room.mod.owner = record.owner
+        room.mod.modes = Modes.loads(record.modes)
+        room.update_restricted()
         self.rooms[room.key] = room
         self._by_visual.setdefault(room.visual, room)
         self._index.add(room)
@@ -197,18 +234,29 @@ class RoomDirectory:
         self._index.add(room)
         self._listing = None
 
-    def listing(self) -> bytes:
+    def listing(self, secret: frozenset[Room] = frozenset()) -> bytes:
         """The `room_list` frame: the most populated rooms whose entries fit the budget,
-        sorted by name. Cached until something it shows changes."""
+        sorted by name; secret rooms only when in `secret` (those the asker is in). Cached
+        (for askers in no secret room) until something it shows changes."""
+        if secret:
+            return self._build_listing(secret)
         if self._listing is None:
-            chosen: list[Room] = []
-            size = len(_LISTING_HEAD) + len(_LISTING_TAIL)
-            for room in self._index:
-                size += len(room.entry()) + 1
-                if size > self.budget:
-                    break
-                chosen.append(room)
-            chosen.sort(key=lambda r: (r.name.casefold(), r.name))
-            body = _LISTING_HEAD + b",".join(r.entry() for r in chosen) + _LISTING_TAIL
-            self._listing = frame(body)
+            self._listing = self._build_listing(secret)
         return self._listing
+
+    def _build_listing(self, secret: frozenset[Room]) -> bytes:
+        chosen: list[Room] = []
+        size = len(_LISTING_HEAD) + len(_LISTING_TAIL)
+        for room in self._index:
+            if room.mod.modes.secret and room not in secret:
+                continue
+            size += len(room.entry()) + 1
+            if size > self.budget:
+                break
+            chosen.append(room)
+        chosen.sort(key=lambda r: (r.name.casefold(), r.name))
+        return frame(_LISTING_HEAD + b",".join(r.entry() for r in chosen) + _LISTING_TAIL)
+
+    def relisted(self) -> None:
+        """A room became secret or stopped being: the cached listing is stale."""
+        self._listing = None

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from chat_server.core.interfaces import (
     AccountRecord,
     HistoryStore,
+    ModLogRecord,
     Post,
     StoredDm,
     StoredMessage,
@@ -22,6 +23,7 @@ from chat_server.core.interfaces import (
     StoreListener,
 )
 from chat_server.core.memory import MemoryIds
+from chat_server.core.moderation import StoredBan
 from chat_server.store.search import matcher
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ class MemoryStore:
         self._accounts: dict[str, AccountRecord] = {}
         self._offline: dict[str, deque[StoredDm]] = {}
         self._window: HistoryStore | None = None
+        self._modlog: dict[str, deque[ModLogRecord]] = {}
 
     @property
     def instance(self) -> str:
@@ -70,7 +73,7 @@ class MemoryStore:
         pass
 
     def forget_room(self, key: str, upto_id: int) -> None:
-        pass
+        self._modlog.pop(key, None)
 
     def add_message(self, message: StoredMessage) -> int:
         return 0
@@ -106,6 +109,32 @@ class MemoryStore:
             if not queue:
                 del self._offline[recipient]
 
+    # Moderation: the core holds it all while the server runs; only the log is kept here.
+
+    def set_room_owner(self, key: str, owner: str | None) -> None:
+        pass
+
+    def set_room_modes(self, key: str, modes: str) -> None:
+        pass
+
+    def set_op(self, room: str, account: str, on: bool) -> None:
+        pass
+
+    def forget_account_roles(self, account: str) -> None:
+        pass
+
+    def save_ban(self, ban: StoredBan) -> None:
+        pass
+
+    def drop_ban(self, scope: str, kind: str, mask: str) -> None:
+        pass
+
+    def add_modlog(self, entry: ModLogRecord, keep: int) -> None:
+        log = self._modlog.get(entry.scope)
+        if log is None:
+            log = self._modlog[entry.scope] = deque(maxlen=keep)
+        log.append(entry)
+
     # ------------------------------------------------------------------ reads (inline)
 
     def history(self, room: Room, before: int | None, limit: int) -> list[tuple[int, bytes]]:
@@ -126,3 +155,6 @@ class MemoryStore:
 
     def offline_dms(self, recipient: str) -> list[StoredDm]:
         return list(self._offline.get(recipient, ()))
+
+    def modlog(self, scope: str, limit: int) -> list[ModLogRecord]:
+        return list(reversed(self._modlog.get(scope, ())))[:limit]

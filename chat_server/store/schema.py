@@ -89,6 +89,45 @@ def _v3_search(db: sqlite3.Connection) -> None:
     )
 
 
+def _v4_moderation(db: sqlite3.Connection) -> None:
+    # A room's owning account (NULL: none) and its modes (core.moderation.Modes as JSON; the
+    # room key only as its argon2 hash).
+    db.execute("ALTER TABLE rooms ADD COLUMN owner TEXT")
+    db.execute("ALTER TABLE rooms ADD COLUMN modes TEXT NOT NULL DEFAULT ''")
+    db.execute(
+        """CREATE TABLE room_ops (
+            room TEXT NOT NULL,
+            account TEXT NOT NULL,
+            PRIMARY KEY (room, account)
+        ) STRICT"""
+    )
+    # Bans and mutes by scope: a room's key, or '' for the server's own bans.
+    db.execute(
+        """CREATE TABLE bans (
+            scope TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            mask TEXT NOT NULL,
+            by TEXT NOT NULL,
+            reason TEXT,
+            ts TEXT NOT NULL,
+            expires REAL,
+            PRIMARY KEY (scope, kind, mask)
+        ) STRICT"""
+    )
+    db.execute(
+        """CREATE TABLE modlog (
+            seq INTEGER PRIMARY KEY,
+            scope TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            by TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            reason TEXT
+        ) STRICT"""
+    )
+    db.execute("CREATE INDEX modlog_by_scope ON modlog (scope, seq)")
+
+
 def room_token(room_key: str) -> str:
     """The single FTS token that stands for a room (its key may hold any characters)."""
     return "r" + hashlib.blake2b(room_key.encode(), digest_size=8).hexdigest()
@@ -100,7 +139,12 @@ def chunk_text(bodies: bytes) -> str:
 
 
 #: MIGRATIONS[n] takes a database from version n to n + 1.
-MIGRATIONS: tuple[Migration, ...] = (_v1_rooms_and_messages, _v2_accounts, _v3_search)
+MIGRATIONS: tuple[Migration, ...] = (
+    _v1_rooms_and_messages,
+    _v2_accounts,
+    _v3_search,
+    _v4_moderation,
+)
 LATEST = len(MIGRATIONS)
 
 

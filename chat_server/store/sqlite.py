@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from chat_server.core.interfaces import (
     AccountRecord,
     HistoryStore,
+    ModLogRecord,
     Post,
     RoomRecord,
     StoredDm,
@@ -40,6 +41,7 @@ from chat_server.core.interfaces import (
     StoredState,
     StoreListener,
 )
+from chat_server.core.moderation import StoredBan
 from chat_server.core.threads import ignore_stop_signals
 from chat_server.store import schema
 from chat_server.store.schema import room_token
@@ -253,14 +255,27 @@ class SqliteStore:
             self._try_write(db, "instance", instance)
         self._instance = instance
         rooms = []
-        for key, name, topic, topic_by, created, last_active in db.execute(
-            "SELECT key, name, topic, topic_by, created, last_active FROM rooms"
+        for key, name, topic, topic_by, created, last_active, owner, modes in db.execute(
+            "SELECT key, name, topic, topic_by, created, last_active, owner, modes FROM rooms"
         ):
             newest = db.execute(
                 "SELECT last FROM chunks WHERE room = ? ORDER BY first DESC LIMIT 1", (key,)
             ).fetchone()
             last_id = 0 if newest is None else int(newest[0])
-            rooms.append(RoomRecord(key, name, topic, topic_by, created, last_active, last_id))
+            rooms.append(
+                RoomRecord(key, name, topic, topic_by, created, last_active, last_id, owner, modes)
+            )
+        ops = [
+            (room, account) for room, account in db.execute("SELECT room, account FROM room_ops")
+        ]
+        bans = [
+            StoredBan(*row)
+            for row in db.execute(
+                "SELECT scope, kind, mask, by, reason, ts, expires FROM bans WHERE "
+                "expires IS NULL OR expires > ?",
+                (time.time(),),
+            )
+        ]
         accounts = [
             AccountRecord(*row)
             for row in db.execute("SELECT key, visual, name, hash, created FROM accounts")
@@ -284,7 +299,7 @@ class SqliteStore:
             len(accounts),
             start,
         )
-        return StoredState(rooms, accounts, offline)
+        return StoredState(rooms, accounts, offline, ops, bans)
 
     def _try_write(self, db: sqlite3.Connection, key: str, value: str) -> None:
         if self._error is None:
@@ -361,6 +376,42 @@ class SqliteStore:
 
     def add_offline_dm(self, dm: StoredDm, keep: int) -> int:
         return self._put("dm", (dm, keep))
+
+    def set_room_owner(self, key: str, owner: str | None) -> None:
+        self._put("sql", ("UPDATE rooms SET owner = ? WHERE key = ?", (owner, key)))
+
+    def set_room_modes(self, key: str, modes: str) -> None:
+        self._put("sql", ("UPDATE rooms SET modes = ? WHERE key = ?", (modes, key)))
+
+    def set_op(self, room: str, account: str, on: bool) -> None:
+        if on:
+            statement = "INSERT OR IGNORE INTO room_ops (room, account) VALUES (?, ?)"
+        else:
+            statement = "DELETE FROM room_ops WHERE room = ? AND account = ?"
+        self._put("sql", (statement, (room, account)))
+
+    def forget_account_roles(self, account: str) -> None:
+        self._put("sql", ("UPDATE rooms SET owner = NULL WHERE owner = ?", (account,)))
+        self._put("sql", ("DELETE FROM room_ops WHERE account = ?", (account,)))
+
+    def save_ban(self, ban: StoredBan) -> None:
+        self._put(
+            "sql",
+            (
+                "INSERT OR REPLACE INTO bans (scope, kind, mask, by, reason, ts, expires) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                ban,
+            ),
+        )
+
+    def drop_ban(self, scope: str, kind: str, mask: str) -> None:
+        self._put(
+            "sql",
+            ("DELETE FROM bans WHERE scope = ? AND kind = ? AND mask = ?", (scope, kind, mask)),
+        )
+
+    def add_modlog(self, entry: ModLogRecord, keep: int) -> None:
+        self._put("modlog", (entry, keep))
 
     def drop_offline_dms(self, recipient: str, upto_id: int) -> None:
         self._put(
@@ -465,8 +516,12 @@ class SqliteStore:
                 db.execute(*args)
             elif kind == "dm":
                 self._insert_dm(db, *args)
-            elif kind == "forget" or kind == "forget_more":
+            elif kind == "modlog":
+                self._insert_modlog(db, *args)
+            elif kind == "forget":
                 self._forget(db, *args)
+            elif kind == "forget_more":
+                self._forget_chunks(db, *args)
         if messages:
             self._chunk = self._insert_chunks(db, messages, self._chunk)
 
@@ -498,12 +553,32 @@ class SqliteStore:
             (dm.recipient, dm.recipient, keep),
         )
 
+    @staticmethod
+    def _insert_modlog(db: sqlite3.Connection, entry: ModLogRecord, keep: int) -> None:
+        db.execute(
+            "INSERT INTO modlog (scope, ts, by, action, target, reason) VALUES (?,?,?,?,?,?)",
+            entry,
+        )
+        db.execute(
+            "DELETE FROM modlog WHERE scope = ? AND seq NOT IN "
+            "(SELECT seq FROM modlog WHERE scope = ? ORDER BY seq DESC LIMIT ?)",
+            (entry.scope, entry.scope, keep),
+        )
+
     def _forget(self, db: sqlite3.Connection, key: str, upto_id: int) -> None:
         """Forget a room: its row at once (a room created again later writes a new one), its
         chunks up to `upto_id` some at a time, so one huge room never stalls the writer. Their
         search entries stay until the index is next rebuilt; a search never shows them (it
         reads the chunks themselves)."""
         db.execute("DELETE FROM rooms WHERE key = ?", (key,))
+        db.execute("DELETE FROM room_ops WHERE room = ?", (key,))
+        db.execute("DELETE FROM bans WHERE scope = ?", (key,))
+        db.execute("DELETE FROM modlog WHERE scope = ?", (key,))
+        self._forget_chunks(db, key, upto_id)
+
+    def _forget_chunks(self, db: sqlite3.Connection, key: str, upto_id: int) -> None:
+        """The next FORGET_CHUNKS chunks of a forgotten room (only those up to its last id
+        then: a room of that name created again since keeps its own)."""
         deleted = db.execute(
             "DELETE FROM chunks WHERE id IN "
             "(SELECT id FROM chunks WHERE room = ? AND first <= ? LIMIT ?)",
@@ -639,6 +714,14 @@ class _Reader:
                     if len(found) == limit:
                         return found
         return found
+
+    def modlog(self, scope: str, limit: int) -> list[ModLogRecord]:
+        rows = self.db.execute(
+            "SELECT scope, ts, by, action, target, reason FROM modlog WHERE scope = ? "
+            "ORDER BY seq DESC LIMIT ?",
+            (scope, limit),
+        )
+        return [ModLogRecord(*row) for row in rows]
 
     def offline_dms(self, recipient: str) -> list[StoredDm]:
         rows = self.db.execute(

@@ -674,7 +674,14 @@ def test_members_carries_the_total() -> None:
     member(hub, "c", "r")
     send(hub, a, {"type": "who", "room": "r"})
     assert of_type(a_io.drain(), "members") == [
-        {"type": "members", "room": "r", "nicks": ["a", "b", "c"], "total": 3}
+        {
+            "type": "members",
+            "room": "r",
+            "nicks": ["a", "b", "c"],
+            "total": 3,
+            "roles": {"a": "op"},  # the room's creator, a guest: op while there
+            "muted": [],
+        }
     ]
 
 

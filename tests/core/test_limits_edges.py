@@ -79,7 +79,16 @@ def test_who_is_answered_from_a_cache_that_follows_joins_leaves_and_renames() ->
     send(hub, asker, {"type": "who", "room": "r"})
     replies = of_type(asker_io.drain(), "members")
     assert (
-        replies[0] == replies[1] == {"type": "members", "room": "r", "nicks": ["ann"], "total": 1}
+        replies[0]
+        == replies[1]
+        == {
+            "type": "members",
+            "room": "r",
+            "nicks": ["ann"],
+            "total": 1,
+            "roles": {"ann": "op"},
+            "muted": [],
+        }
     )
     room = hub.rooms.find("r")
     assert room is not None and room.members_frame() is room.members_frame()

@@ -182,6 +182,8 @@ def test_leave_who_rooms_topic() -> None:
         "room": room,
         "nicks": ["alice", "bob"],
         "total": 2,
+        "roles": {"alice": "op"},
+        "muted": [],
     }
     alice.send("topic", room=room, topic="plans for friday")
     for client in (alice, bob):

@@ -6,14 +6,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from chat_server.core.handlers import accounts, direct, history, rooms, session
+from chat_server.core.handlers import accounts, admin, direct, history, moderation, rooms, session
 from protocol import (
+    Ban,
+    Bans,
     ChangeNick,
+    Deop,
     GetHistory,
+    GetModLog,
     Hello,
+    Invite,
     Join,
+    Kick,
+    Kill,
     Leave,
     ListRooms,
+    Mode,
+    Mute,
+    Op,
     Passwd,
     Ping,
     Quit,
@@ -21,11 +31,17 @@ from protocol import (
     Say,
     Search,
     SendDm,
+    ServerBan,
+    ServerBans,
+    ServerUnban,
     SetTopic,
+    Unban,
+    Unmute,
     Unregister,
+    Wall,
     Who,
 )
-from protocol.messages import _Message
+from protocol.base import WireMessage as _Message
 
 if TYPE_CHECKING:
     from chat_server.core.connection import Connection
@@ -48,4 +64,20 @@ HANDLERS: dict[type[_Message], Callable[[Hub, Connection, Any], None]] = {
     Register: accounts.register,
     Passwd: accounts.passwd,
     Unregister: accounts.unregister,
+    Op: moderation.op,
+    Deop: moderation.deop,
+    Kick: moderation.kick,
+    Ban: moderation.ban,
+    Unban: moderation.unban,
+    Bans: moderation.bans,
+    Mute: moderation.mute,
+    Unmute: moderation.unmute,
+    Mode: moderation.mode,
+    Invite: moderation.invite,
+    GetModLog: moderation.modlog,
+    Kill: admin.kill,
+    ServerBan: admin.server_ban,
+    ServerUnban: admin.server_unban,
+    ServerBans: admin.server_bans,
+    Wall: admin.wall,
 }

@@ -155,6 +155,12 @@ def unregister(hub: Hub, conn: Connection, msg: Unregister) -> None:
         if hub.accounts.by_key.get(account.key) is None:
             raise ProtocolError(ErrorCode.NOT_LOGGED_IN, "the account no longer exists")
         hub.accounts.remove(account)
+        # The account owns and ops nothing any more: whoever registers the nick next
+        # inherits none of it.
+        for room in hub.rooms.rooms.values():
+            if room.mod.forget_account(account.key):
+                room.changed()
+        hub.store.forget_account_roles(account.key)
         ticket = hub.store.drop_account(account.key)
         for other in hub.connections.values():  # every connection logged in to it
             if other.account_key == account.key:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chat_server.core.config import REPLY_BUDGET
-from chat_server.core.handlers.rooms import room_of
+from chat_server.core.handlers.membership import room_of
 from protocol import ErrorCode, GetHistory, ProtocolError, Search, frame
 from protocol.messages import history_page_body, search_results_body
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from chat_server.core.handlers import policy
+from chat_server.core.handlers.membership import left_room, room_of
 from protocol import (
     ErrorCode,
     Join,
@@ -21,30 +23,12 @@ from protocol import (
     frame,
 )
 from protocol.messages import chat_message_body, history_body, with_ref
-from protocol.names import (
-    MAX_ROOM_LENGTH,
-    MAX_TOPIC_LENGTH,
-    check_text,
-    name_key,
-    normalize_room,
-    too_long,
-)
+from protocol.names import MAX_TOPIC_LENGTH, check_text, normalize_room
 
 if TYPE_CHECKING:
     from chat_server.core.connection import Connection
     from chat_server.core.hub import Hub
     from chat_server.core.rooms import Room
-
-
-def room_of(hub: Hub, conn: Connection, room_name: str, ref: str | None = None) -> Room:
-    """The room `conn` is in under that name (or a look-alike of it), or `not_in_room`."""
-    room = None if too_long(room_name, MAX_ROOM_LENGTH) else conn.rooms.get(name_key(room_name))
-    if room is None:
-        found = hub.rooms.find(room_name)
-        if found is not None and conn in found.members:
-            return found
-        raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"you are not in {room_name}", ref=ref)
-    return room
 
 
 def join(hub: Hub, conn: Connection, msg: Join) -> None:
@@ -54,25 +38,45 @@ def join(hub: Hub, conn: Connection, msg: Join) -> None:
     except ValueError as exc:
         raise ProtocolError(ErrorCode.INVALID_ROOM, str(exc)) from None
     room = hub.rooms.find(name)
-    if room is None or conn not in room.members:
-        limit = hub.config.max_rooms_per_client
-        if len(conn.rooms) >= limit:
-            raise ProtocolError(
-                ErrorCode.INVALID_ROOM, f"you are already in {limit} rooms; leave one first"
-            )
-        if room is None:
-            hub.rooms.check_capacity()  # before the throttle, so a refusal costs nothing
-            if not conn.exempt and conn.address is not None:
-                hub.guard.create_room(conn.address, hub.clock.monotonic())
-            room = hub.rooms.create(name)
-            room.last_active = time.time()
-            hub.store.save_room(room.key, room.name, hub.clock.stamp())
-        hub.rooms.add_member(room, conn)
-        conn.rooms[room.key] = room
-        hub.bus.publish(room, encode(Joined(room=room.name, nick=conn.nick, ts=hub.clock.stamp())))
-    else:
+    if room is not None and conn in room.members:
         # Joining a room again is harmless: the joiner alone gets the same replies again.
         hub.send(conn, Joined(room=room.name, nick=conn.nick, ts=hub.clock.stamp()))
+        _replay(hub, conn, room, msg)
+        return
+    limit = hub.config.max_rooms_per_client
+    if len(conn.rooms) >= limit:
+        raise ProtocolError(
+            ErrorCode.INVALID_ROOM, f"you are already in {limit} rooms; leave one first"
+        )
+    if room is None:
+        hub.rooms.check_capacity()  # before the throttle, so a refusal costs nothing
+        if not conn.exempt and conn.address is not None:
+            hub.guard.create_room(conn.address, hub.clock.monotonic())
+        room = hub.rooms.create(name)
+        room.last_active = time.time()
+        hub.store.save_room(room.key, room.name, hub.clock.stamp())
+        policy.creator(hub, conn, room)
+        _enter(hub, conn, room, msg, created=True)
+        return
+    entering = room
+    policy.admit(hub, conn, room, msg.key, lambda: _enter(hub, conn, entering, msg))
+
+
+def _enter(hub: Hub, conn: Connection, room: Room, msg: Join, created: bool = False) -> None:
+    """`conn` may join `room`: make it a member, tell the room, answer with the replay (a
+    creator's role is in the `members` it gets; a role it brings is told to the room)."""
+    assert conn.nick is not None
+    if hub.rooms.get(room.key) is not room:  # forgotten while a key was checked
+        raise ProtocolError(ErrorCode.NO_SUCH_ROOM, f"{room.name} is gone: join it again")
+    hub.rooms.add_member(room, conn)
+    conn.rooms[room.key] = room
+    hub.bus.publish(room, encode(Joined(room=room.name, nick=conn.nick, ts=hub.clock.stamp())))
+    if not created:
+        policy.announce_joiner(hub, room, conn)
+    _replay(hub, conn, room, msg)
+
+
+def _replay(hub: Hub, conn: Connection, room: Room, msg: Join) -> None:
     budget = hub.replay_budget - len(history_body(room.name, []))  # for the whole body
     replay = hub.history.since(room, msg.since, budget)
     if replay is not None:
@@ -100,17 +104,11 @@ def join(hub: Hub, conn: Connection, msg: Join) -> None:
 def _joined(hub: Hub, conn: Connection, room: Room, replay: list[bytes]) -> None:
     """The rest of a join's answer: the replay, the members and the topic."""
     hub.outbox.send(conn, frame(history_body(room.name, replay)))
-    hub.outbox.send(conn, room.members_frame())
+    hub.outbox.send(conn, room.members_frame(hub.admins))
     if room.topic:
         hub.send(conn, Topic(room=room.name, topic=room.topic, nick=room.topic_by))
-
-
-def _left_empty(hub: Hub, room: Room, conn: Connection) -> bool:
-    """Take `conn` out of `room`; True if the room is now gone (forgotten by the store too)."""
-    if not hub.rooms.remove_member(room, conn, keep=hub.store.keeps_rooms):
-        return False
-    hub.forget_room(room)
-    return True
+    if room.mod.modes.any_set():
+        hub.send(conn, policy.modes_frame(room))
 
 
 def leave(hub: Hub, conn: Connection, msg: Leave) -> None:
@@ -119,7 +117,7 @@ def leave(hub: Hub, conn: Connection, msg: Leave) -> None:
     # Leave first, then tell: if this broadcast drops the leaver as a slow consumer, it must
     # not announce a second `left` for this room.
     del conn.rooms[room.key]
-    _left_empty(hub, room, conn)
+    left_room(hub, room, conn)
     left = encode(Left(room=room.name, nick=conn.nick, ts=hub.clock.stamp()))
     hub.bus.publish_to([*room.members, conn], left)
 
@@ -131,7 +129,7 @@ def leave_all(hub: Hub, conn: Connection, reason: str) -> None:
     rooms = list(conn.rooms.values())
     conn.rooms.clear()
     for room in rooms:
-        if _left_empty(hub, room, conn) or not room.members:
+        if left_room(hub, room, conn) or not room.members:
             continue
         # May drop other slow members in turn; the room is already consistent.
         hub.bus.publish(room, encode(Left(room=room.name, nick=nick, reason=reason, ts=ts)))
@@ -140,6 +138,8 @@ def leave_all(hub: Hub, conn: Connection, reason: str) -> None:
 def say(hub: Hub, conn: Connection, msg: Say) -> None:
     assert conn.nick is not None
     room = room_of(hub, conn, msg.room, msg.ref)
+    if room.restricted:
+        policy.check_voice(hub, room, conn, msg.ref)
     try:
         text = check_text(msg.text, max_marks=hub.config.max_combining)
     except ValueError as exc:
@@ -167,18 +167,20 @@ def say(hub: Hub, conn: Connection, msg: Say) -> None:
 
 def who(hub: Hub, conn: Connection, msg: Who) -> None:
     room = hub.rooms.find(msg.room)
-    if room is None:
+    if room is None or (room.mod.modes.secret and conn not in room.members):
         raise ProtocolError(ErrorCode.NO_SUCH_ROOM, f"there is no room called {msg.room}")
-    hub.outbox.send(conn, room.members_frame())
+    hub.outbox.send(conn, room.members_frame(hub.admins))
 
 
 def list_rooms(hub: Hub, conn: Connection, msg: ListRooms) -> None:
-    hub.outbox.send(conn, hub.rooms.listing())
+    secret = frozenset(room for room in conn.rooms.values() if room.mod.modes.secret)
+    hub.outbox.send(conn, hub.rooms.listing(secret))
 
 
 def set_topic(hub: Hub, conn: Connection, msg: SetTopic) -> None:
     assert conn.nick is not None
     room = room_of(hub, conn, msg.room)
+    policy.check_topic(hub, room, conn)
     topic = msg.topic.strip()
     if topic:
         try:

@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from chat_server.core.handlers.accounts import check_password, logged_in
+from chat_server.core.handlers.admin import check_server_bans
 from chat_server.core.phases import Phase
 from protocol import (
     PROTOCOL_VERSION,
@@ -62,7 +63,9 @@ def hello(hub: Hub, conn: Connection, msg: Hello) -> None:
     if account is None:
         if msg.auth is not None:
             raise ProtocolError(ErrorCode.BAD_LOGIN, f"there is no account called {nick}")
-        _welcome(hub, conn, valid_free_nick(hub, conn, nick), None)
+        nick = valid_free_nick(hub, conn, nick)
+        check_server_bans(hub, conn, nick, None)
+        _welcome(hub, conn, nick, None)
         return
     if msg.auth is None:
         raise ProtocolError(
@@ -79,6 +82,7 @@ def _take_over(hub: Hub, conn: Connection, key: str) -> None:
     account = hub.accounts.by_key.get(key)
     if account is None:  # unregistered while the password was checked
         raise ProtocolError(ErrorCode.BAD_LOGIN, "that account no longer exists")
+    check_server_bans(hub, conn, account.name, account.key)
     ghost = hub.nicks.taken_by(account.name, conn)
     if ghost is not None:
         log.info("%r replaces %r as %s", conn, ghost, account.name)
