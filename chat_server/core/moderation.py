@@ -166,6 +166,9 @@ class RoomModeration:
     key_check: bytes | None = None
     bans: BanBook = field(default_factory=BanBook)
     mutes: BanBook = field(default_factory=BanBook)
+    # The connections muted (with the mute's expiry): a guest's mute is by nick, and renaming
+    # must not lift it.
+    muted_conns: dict[Connection, float | None] = field(default_factory=dict)
     invites: dict[str, float] = field(default_factory=dict)  # identity -> monotonic expiry
 
     def rank(self, conn: Connection, admins: frozenset[str]) -> int:
@@ -177,7 +180,29 @@ class RoomModeration:
         return MEMBER
 
     def muted(self, conn: Connection, now: float) -> bool:
+        if conn in self.muted_conns:
+            until = self.muted_conns[conn]
+            if until is None or until > now:
+                return True
         return bool(self.mutes.entries) and self.mutes.match(conn, now) is not None
+
+    def mute(self, conn: Connection, record: BanRecord) -> None:
+        self.mutes.add(record)
+        self.muted_conns[conn] = record.expires
+
+    def unmute(self, conn: Connection) -> list[BanRecord]:
+        """Lift every mute of `conn`; the entries lifted."""
+        self.muted_conns.pop(conn, None)
+        lifted = [r for r in self.mutes.entries.values() if r.mask.matches(conn)]
+        for record in lifted:
+            self.mutes.remove(record.mask.text)
+        return lifted
+
+    def expire_mutes(self, now: float) -> list[BanRecord]:
+        for conn, until in list(self.muted_conns.items()):
+            if conn.closed or (until is not None and until <= now):
+                del self.muted_conns[conn]
+        return self.mutes.purge(now)
 
     def invite(self, conn: Connection, until: float) -> None:
         for identity in _identities(conn):

@@ -105,7 +105,8 @@ class Room:
         return self._members
 
     def update_restricted(self) -> None:
-        self.restricted = self.mod.modes.moderated or bool(self.mod.mutes.entries)
+        mod = self.mod
+        self.restricted = mod.modes.moderated or bool(mod.mutes.entries or mod.muted_conns)
 
     def changed(self) -> None:
         """A member joined, left or changed nick."""

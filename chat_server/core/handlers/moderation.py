@@ -144,6 +144,7 @@ def mute(hub: Hub, conn: Connection, msg: Mute) -> None:
     target = member_named(hub, room, msg.nick)
     outranked(hub, room, rank, target, "mute")
     entry = new_ban(hub, room, room.mod.mutes, person_mask(target), conn, None, msg.duration)
+    room.mod.mute(target, entry)
     hub.store.save_ban(stored(room.key, "mute", entry))
     room.update_restricted()
     record(hub, room, conn, "mute", target.nick or "?", None)
@@ -154,10 +155,8 @@ def unmute(hub: Hub, conn: Connection, msg: Unmute) -> None:
     room, rank = as_op(hub, conn, msg.room)
     target = member_named(hub, room, msg.nick)
     outranked(hub, room, rank, target, "unmute")
-    for entry in list(room.mod.mutes.entries.values()):
-        if entry.mask.matches(target):
-            room.mod.mutes.remove(entry.mask.text)
-            hub.store.drop_ban(room.key, "mute", entry.mask.text)
+    for entry in room.mod.unmute(target):
+        hub.store.drop_ban(room.key, "mute", entry.mask.text)
     room.update_restricted()
     record(hub, room, conn, "unmute", target.nick or "?", None)
     announce_role(hub, room, target, conn.nick or "?")
@@ -269,7 +268,7 @@ def expire_bans(hub: Hub, now: float) -> None:
         else:
             for entry in scope.mod.bans.purge(now):
                 hub.store.drop_ban(scope.key, "ban", entry.mask.text)
-            lifted = scope.mod.mutes.purge(now)
+            lifted = scope.mod.expire_mutes(now)
             for entry in lifted:
                 hub.store.drop_ban(scope.key, "mute", entry.mask.text)
                 for member in list(scope.members):
