@@ -111,17 +111,26 @@ def _count(
     window.times.append(now)
 
 
-def address_bucket(host: str | None) -> str | None:
-    """The key the per-address caps count under: the IPv4 address, or the IPv6 /64."""
+def parse_address(host: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A peer's IP address (an IPv4-mapped IPv6 one as IPv4, the zone of a link-local one
+    dropped), or None when `host` is none (a local socket, an unusual name)."""
     if host is None:
         return None
     try:
         ip = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def address_bucket(host: str | None) -> str | None:
+    """The key the per-address caps count under: the IPv4 address, or the IPv6 /64."""
+    ip = parse_address(host)
+    if ip is None:
         return host
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((ip, 64), strict=False))
     return str(ip)
 
@@ -147,15 +156,8 @@ class AddressGuard:
         self._passwords: dict[str, _Window] = {}
 
     def is_exempt(self, host: str | None) -> bool:
-        if host is None:
-            return False
-        try:
-            ip = ipaddress.ip_address(host.split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return any(ip in net for net in self.exempt)
+        ip = parse_address(host)
+        return ip is not None and any(ip in net for net in self.exempt)
 
     def admit(self, address: str, now: float) -> None:
         """A new connection from `address` (not exempt): count it, or refuse it."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 from typing import TYPE_CHECKING, NamedTuple
 
+from chat_server.core.guards import parse_address
 from protocol import ErrorCode, ProtocolError
 from protocol.names import name_key, name_keys, normalize_nick
 
@@ -46,15 +47,8 @@ class Mask(NamedTuple):
 
 
 def ip_matches(network: str, address: str | None) -> bool:
-    if address is None:
-        return False
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip in ipaddress.ip_network(network)
+    ip = parse_address(address)
+    return ip is not None and ip in ipaddress.ip_network(network)
 
 
 def parse_mask(text: str) -> Mask:
