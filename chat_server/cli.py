@@ -8,6 +8,7 @@ import logging
 import pathlib
 import sqlite3
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -19,6 +20,7 @@ from chat_server.backends.lifecycle import clients_allowed, raise_nofile_limit
 from chat_server.core import AddressLimits, CoreConfig, FloodLimits, Hub
 from chat_server.core.config import DEFAULT_EXEMPT
 from chat_server.core.interfaces import Store
+from chat_server.ops.http import OpsServer
 from chat_server.store.memory import MemoryStore
 from chat_server.store.sqlite import DURABILITY, SqliteStore, StoreError
 from protocol.framing import MAX_FRAME_LIMIT
@@ -241,6 +243,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--password", default=None, help="require this password in hello")
     parser.add_argument("--motd", default=None, help="message of the day sent in welcome")
     parser.add_argument(
+        "--http",
+        type=host_port,
+        default=None,
+        metavar="HOST:PORT",
+        help="serve /metrics (Prometheus), /healthz and /readyz on this address, e.g. "
+        "127.0.0.1:9089 (default: off; never the chat's port)",
+    )
+    parser.add_argument(
         "--admin",
         action="append",
         default=[],
@@ -277,6 +287,14 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{limit.help} (default: {shown})",
         )
     return parser
+
+
+def host_port(text: str) -> tuple[str, int]:
+    """`HOST:PORT` or `[IPV6]:PORT`."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not host or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
 
 
 def _admin_name(name: str) -> str:
@@ -369,8 +387,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chat-server: cannot open the database: {exc}", file=sys.stderr)
         return 1
 
+    listening = threading.Event()
+
     def ready(host: str, port: int) -> None:
         log.info("listening on %s:%d backend=%s", host, port, args.backend)
+        listening.set()
+
+    ops = None
+    if args.http is not None:
+        try:
+            ops = OpsServer(*args.http, hub, listening.is_set)
+        except OSError as exc:
+            print(
+                f"chat-server: cannot serve HTTP on {args.http[0]}:{args.http[1]}: {exc}",
+                file=sys.stderr,
+            )
+            hub.store.close()
+            return 1
+        ops.start()
+        log.info("metrics and health on %s (/metrics, /healthz, /readyz)", ops.url)
 
     try:
         options = ServeOptions(
@@ -390,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        listening.clear()
+        if ops is not None:
+            ops.stop()
         hub.store.close()  # if the backend never got to shut down: what is queued is kept
     log.info("stopped")
     return 0

@@ -50,6 +50,7 @@ from chat_server.core.accounts import Accounts, Passwords
 from chat_server.core.clock import SystemClock, utc_now
 from chat_server.core.config import REPLY_BUDGET, CoreConfig
 from chat_server.core.connection import MALFORMED, Connection, ConnectionIO, Malformed
+from chat_server.core.counts import Counts
 from chat_server.core.guards import AddressGuard, FloodGuard, address_bucket, retry_seconds
 from chat_server.core.handlers import HANDLERS
 from chat_server.core.handlers.moderation import expire_bans
@@ -151,7 +152,8 @@ class Hub:
         self.nicks: NickRegistry = nicks if nicks is not None else MemoryNicks()
         self.auth: Authenticator = auth or PasswordAuth(config.password)
         self.rooms = RoomDirectory(config.max_rooms, REPLY_BUDGET)
-        self.outbox = Outbox(config, self._slow_consumer)
+        self.counts = Counts()  # for metrics (chat_server.ops)
+        self.outbox = Outbox(config, self._slow_consumer, self.counts)
         self.bus: RoomBus = bus(self.outbox)
         self.guard = AddressGuard(
             config.per_address,
@@ -169,6 +171,7 @@ class Hub:
         self.server_bans = BanBook()
         self.expiring: set[Room | None] = set()
         self._next_expiry = 0.0
+        self._last_tick = 0.0  # when tick() last ran (its lag is counted)
         # Results handed back by other threads, run by `settle()` on the core's thread.
         self._completions: deque[Callable[[], None]] = deque()
         self._waker: Callable[[], None] | None = None
@@ -243,6 +246,7 @@ class Hub:
         except ProtocolError as exc:
             # A refusal costs one line a second in the log at most, however many there are.
             self._refusals.warning("refusing %s: %s (%s)", peer, exc.code.value, exc)
+            self.counts.error(exc.code.value)
             self._send_error(conn, exc)
             conn.enter(Phase.CLOSING)
             self._wake(conn)
@@ -308,6 +312,9 @@ class Hub:
             self.settle()  # in case a wake was lost
         self.wall = time.time()
         now = self.clock.monotonic()
+        if self._last_tick:
+            self.counts.lag(max(0.0, now - self._last_tick - TICK))
+        self._last_tick = now
         if self.throttled:
             for conn in list(self.throttled):
                 self._run_waiting(conn, now)
@@ -523,6 +530,8 @@ class Hub:
         """Remove `conn` from everything, tell its rooms, and mark it closed."""
         if conn.closed:
             return
+        if conn.phase is Phase.REGISTERED:
+            self.counts.registered -= 1
         conn.enter(Phase.CLOSING)
         self.connections.pop(conn.id, None)
         if conn.flood is not None and conn.address is not None:
@@ -547,6 +556,7 @@ class Hub:
 
     def _error(self, conn: Connection, exc: ProtocolError) -> None:
         log.info("error %r code=%s %s", conn, exc.code.value, exc)
+        self.counts.error(exc.code.value)
         self._send_error(conn, exc)
 
     def _send_error(self, conn: Connection, exc: ProtocolError) -> None:
@@ -568,6 +578,7 @@ class Hub:
         conn.withheld = False
         self.withheld.pop(conn, None)
         conn.reset = True
+        self.counts.slow_consumers += 1
         self.fail(conn, ProtocolError(ErrorCode.SLOW_CONSUMER, why))
 
     def _run_waiting(self, conn: Connection, now: float) -> None:
@@ -620,11 +631,13 @@ class Hub:
         limits = self.config.flood
         if conn not in self.throttled:
             self.throttled[conn] = None
+            self.counts.flood_delays += 1
             self._pause(conn, PAUSED_WAITING)
         if conn.waiting is not None and len(conn.waiting) > limits.max_waiting:
             if conn.waiting_since is None:
                 conn.waiting_since = now
             elif now - conn.waiting_since > limits.max_waiting_seconds:
+                self.counts.flood_disconnects += 1
                 self.fail(
                     conn,
                     ProtocolError(
@@ -672,6 +685,7 @@ class Hub:
                     text = f"{text} as {conn.nick}"
                 self._error(conn, ProtocolError(code, text, ref=getattr(message, "ref", None)))
             return
+        self.counts.requests += 1
         # Inline rather than through `_guarded`: this runs for every request.
         try:
             handler(self, conn, message)

@@ -8,7 +8,7 @@ new implementation here and not an edit of every handler.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
@@ -100,7 +100,7 @@ class RoomBus(Protocol):
 
     def publish(self, room: Room, frame: bytes) -> None: ...
 
-    def publish_to(self, members: Iterable[Connection], frame: bytes) -> None:
+    def publish_to(self, members: Collection[Connection], frame: bytes) -> None:
         """Fan a frame out to an explicit set of local connections (nick changes, `left`)."""
 
 

@@ -7,7 +7,7 @@ import hmac
 import itertools
 import secrets
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 from chat_server.core.outbox import Outbox
@@ -265,7 +265,7 @@ class LocalBus:
     def publish(self, room: Room, frame: bytes) -> None:
         self._outbox.broadcast(room.members, frame)
 
-    def publish_to(self, members: Iterable[Connection], frame: bytes) -> None:
+    def publish_to(self, members: Collection[Connection], frame: bytes) -> None:
         self._outbox.broadcast(members, frame)
 
 

@@ -13,18 +13,25 @@ pause under a burst is therefore tolerated, a reader that stopped is not.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection
 
 from chat_server.core.config import CoreConfig
 from chat_server.core.connection import Connection
+from chat_server.core.counts import Counts
 
 
 class Outbox:
     """Queues frames, wakes backends, and tracks who is over an output cap."""
 
-    __slots__ = ("_cut", "hard", "over_soft", "soft", "soft_seconds")
+    __slots__ = ("_cut", "counts", "hard", "over_soft", "soft", "soft_seconds")
 
-    def __init__(self, config: CoreConfig, cut: Callable[[Connection, str], None]) -> None:
+    def __init__(
+        self,
+        config: CoreConfig,
+        cut: Callable[[Connection, str], None],
+        counts: Counts | None = None,
+    ) -> None:
+        self.counts = counts or Counts()
         self.soft = config.max_outbuf
         self.hard = max(config.outbuf_hard, config.max_outbuf)
         self.soft_seconds = config.outbuf_soft_seconds
@@ -34,6 +41,9 @@ class Outbox:
     def send(self, conn: Connection, frame: bytes) -> None:
         if conn.closed:
             return
+        counts = self.counts
+        counts.deliveries += 1
+        counts.bytes_out += len(frame)
         conn.out.append(frame)
         queued = conn.out_bytes + len(frame)
         conn.out_bytes = queued
@@ -43,10 +53,13 @@ class Outbox:
             conn.wake_pending = True
             conn.io.output_ready()
 
-    def broadcast(self, members: Iterable[Connection], frame: bytes) -> None:
+    def broadcast(self, members: Collection[Connection], frame: bytes) -> None:
         # The hot loop of every fan-out: keep it to a few attribute operations per member.
         hard = self.hard
         size = len(frame)
+        counts = self.counts
+        counts.deliveries += len(members)
+        counts.bytes_out += size * len(members)
         over: list[Connection] = []
         for conn in members:
             conn.out.append(frame)

@@ -156,7 +156,9 @@ class SqliteStore:
         self._db: sqlite3.Connection | None = None
         self._local = threading.local()
         self.reads: ThreadPoolExecutor | None = None
-        self.stats = [0, 0, 0.0]  # the writer's commits, writes, and CPU seconds in them
+        # The writer's commits, writes, CPU seconds and wall seconds in them (for the log
+        # line at close and for metrics, read from another thread).
+        self.stats = [0, 0, 0.0, 0.0]
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -188,7 +190,7 @@ class SqliteStore:
                 self._cond.notify()
             self._writer.join()
             self._writer = None
-            commits, writes, cpu = self.stats
+            commits, writes, cpu, _ = self.stats
             if commits:
                 log.info(
                     "store writer: %d writes in %d commits, %.1f µs of CPU per write",
@@ -449,9 +451,11 @@ class SqliteStore:
             busy = len(batch) >= BUSY_BATCH
             started = time.thread_time()
             self._commit(batch)
-            self.stats[0] += 1
-            self.stats[1] += len(batch)
-            self.stats[2] += time.thread_time() - started
+            stats = self.stats
+            stats[0] += 1
+            stats[1] += len(batch)
+            stats[2] += time.thread_time() - started
+            stats[3] += time.monotonic() - last_commit
 
     def _commit(self, batch: list[tuple[int, str, Any]]) -> None:
         db = self._db

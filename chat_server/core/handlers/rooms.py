@@ -146,6 +146,7 @@ def say(hub: Hub, conn: Connection, msg: Say) -> None:
         raise ProtocolError(ErrorCode.INVALID_TEXT, str(exc), ref=msg.ref) from None
     # Encoded once, without building a ChatMessage (see protocol.messages fast paths).
     message_id = hub.next_id()
+    hub.counts.messages += 1
     ts = hub.clock.stamp()
     body = chat_message_body(message_id, room.name, conn.nick, text, msg.action, ts)
     hub.history.append(room, message_id, body)

@@ -98,6 +98,7 @@ def _welcome(hub: Hub, conn: Connection, nick: str, account: AccountRecord | Non
     conn.nick = nick
     conn.key = name_key(nick)
     conn.enter(Phase.REGISTERED)
+    hub.counts.registered += 1
     hub.send(
         conn,
         Welcome(

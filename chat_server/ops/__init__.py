@@ -1,0 +1,1 @@
+"""What an operator reaches besides the chat: metrics and health over HTTP."""
