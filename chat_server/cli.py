@@ -9,11 +9,13 @@ import pathlib
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import platformdirs
 
+from chat_server import __version__
 from chat_server.backends import BACKENDS, DEFAULT_BACKEND, BackendUnavailable, load_backend
 from chat_server.backends.base import DEFAULT_WORKERS, SELECTORS, ServeOptions
 from chat_server.backends.lifecycle import clients_allowed, raise_nofile_limit
@@ -21,8 +23,10 @@ from chat_server.core import AddressLimits, CoreConfig, FloodLimits, Hub
 from chat_server.core.config import DEFAULT_EXEMPT
 from chat_server.core.interfaces import Store
 from chat_server.ops.http import OpsServer
+from chat_server.probe import StatusProbe
 from chat_server.store.memory import MemoryStore
 from chat_server.store.sqlite import DURABILITY, SqliteStore, StoreError
+from protocol import PROTOCOL_VERSION
 from protocol.framing import MAX_FRAME_LIMIT
 from protocol.names import normalize_nick
 
@@ -251,6 +255,14 @@ def build_parser() -> argparse.ArgumentParser:
         "127.0.0.1:9089 (default: off; never the chat's port)",
     )
     parser.add_argument(
+        "--udp",
+        type=host_port,
+        default=None,
+        metavar="HOST:PORT",
+        help="answer UDP status probes (chat-client --probe) on this address, e.g. "
+        "0.0.0.0:8089 (default: off; see docs/operations.md)",
+    )
+    parser.add_argument(
         "--admin",
         action="append",
         default=[],
@@ -287,6 +299,25 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{limit.help} (default: {shown})",
         )
     return parser
+
+
+def status_of(hub: Hub, listeners: list[str]) -> Callable[[], dict[str, object]]:
+    """What a UDP status probe answers (read on the probe's thread: counters and lengths)."""
+    started = time.monotonic()
+
+    def status() -> dict[str, object]:
+        return {
+            "name": hub.config.server_name,
+            "version": __version__,
+            "backend": hub.backend,
+            "protocol": PROTOCOL_VERSION,
+            "users": hub.counts.registered,
+            "rooms": len(hub.rooms),
+            "uptime": int(time.monotonic() - started),
+            "listeners": list(listeners),
+        }
+
+    return status
 
 
 def host_port(text: str) -> tuple[str, int]:
@@ -388,15 +419,33 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     listening = threading.Event()
+    listeners: list[str] = []
 
     def ready(host: str, port: int) -> None:
         log.info("listening on %s:%d backend=%s", host, port, args.backend)
+        listeners.append(f"tcp://{f'[{host}]' if ':' in host else host}:{port}")
         listening.set()
+
+    probe = None
+    if args.udp is not None:
+        udp_host, udp_port = args.udp
+        probe = StatusProbe(udp_host, udp_port, status_of(hub, listeners))
+        try:
+            probe.start()
+        except OSError as exc:
+            print(
+                f"chat-server: cannot answer probes on UDP {args.udp[0]}:{args.udp[1]}: {exc}",
+                file=sys.stderr,
+            )
+            hub.store.close()
+            return 1
+        log.info("answering status probes on udp %s:%d", *probe.address[:2])
 
     ops = None
     if args.http is not None:
         try:
-            ops = OpsServer(*args.http, hub, listening.is_set)
+            http_host, http_port = args.http
+            ops = OpsServer(http_host, http_port, hub, listening.is_set, probe)
         except OSError as exc:
             print(
                 f"chat-server: cannot serve HTTP on {args.http[0]}:{args.http[1]}: {exc}",
@@ -428,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
         listening.clear()
         if ops is not None:
             ops.stop()
+        if probe is not None:
+            probe.stop()
         hub.store.close()  # if the backend never got to shut down: what is queued is kept
     log.info("stopped")
     return 0

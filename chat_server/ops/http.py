@@ -19,6 +19,7 @@ from chat_server.ops.metrics import registry_for
 
 if TYPE_CHECKING:
     from chat_server.core import Hub
+    from chat_server.probe import StatusProbe
 
 log = logging.getLogger("chat_server.http")
 
@@ -32,19 +33,27 @@ class OpsServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, host: str, port: int, hub: Hub, listening: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        hub: Hub,
+        listening: Callable[[], bool],
+        probe: StatusProbe | None = None,
+    ) -> None:
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         super().__init__((host, port), _Handler)
         self.hub = hub
         self.listening = listening
-        self.registry = registry_for(hub)
+        self.registry = registry_for(hub, probe)
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        shown = f"[{host}]" if ":" in str(host) else str(host)
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        shown = f"[{name}]" if ":" in name else name
         return f"http://{shown}:{port}"
 
     def start(self) -> None:

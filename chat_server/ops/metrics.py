@@ -15,6 +15,7 @@ from chat_server.core.counts import LAG_BUCKETS, LIMIT_CODES
 
 if TYPE_CHECKING:
     from chat_server.core import Hub
+    from chat_server.probe import StatusProbe
 
 PREFIX = "wirechat"
 
@@ -112,10 +113,32 @@ class HubCollector(Collector):
             )
 
 
-def registry_for(hub: Hub) -> CollectorRegistry:
-    """A registry of this hub's metrics plus the process's own (CPU, memory, descriptors)."""
+class ProbeCollector(Collector):
+    """The UDP status probe's answers and refusals."""
+
+    def __init__(self, probe: StatusProbe) -> None:
+        self.probe = probe
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        stats = self.probe.stats()
+        yield CounterMetricFamily(
+            f"{PREFIX}_probe_answers", "UDP status probes answered", value=stats["answered"]
+        )
+        ignored = CounterMetricFamily(
+            f"{PREFIX}_probe_ignored", "UDP datagrams not answered, by why", labels=["reason"]
+        )
+        for reason in ("malformed", "rate_limited_source", "rate_limited_global", "unfit"):
+            ignored.add_metric([reason], stats[reason])
+        yield ignored
+
+
+def registry_for(hub: Hub, probe: StatusProbe | None = None) -> CollectorRegistry:
+    """A registry of this hub's metrics (and the probe's) plus the process's own (CPU, memory,
+    descriptors)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(HubCollector(hub))
+    if probe is not None:
+        registry.register(ProbeCollector(probe))
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     return registry

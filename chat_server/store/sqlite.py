@@ -27,7 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from chat_server.core.interfaces import (
@@ -155,7 +155,7 @@ class SqliteStore:
         self._writer: threading.Thread | None = None
         self._db: sqlite3.Connection | None = None
         self._local = threading.local()
-        self.reads: ThreadPoolExecutor | None = None
+        self.reads: Executor | None = None
         # The writer's commits, writes, CPU seconds and wall seconds in them (for the log
         # line at close and for metrics, read from another thread).
         self.stats = [0, 0, 0.0, 0.0]

@@ -9,6 +9,7 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from chat_server.probe import probe
 from tests.helpers import WAIT, ServerProcess, WireClient
 
 _URL = re.compile(r"metrics and health on (http://\S+)")
@@ -51,4 +52,23 @@ async def test_http_serves_health_and_metrics(backend: str, unique) -> None:
     finally:
         for client in clients:
             client.writer.close()
+        server.stop()
+
+
+async def test_udp_probe_answers_with_the_servers_status(backend: str) -> None:
+    server = ServerProcess(backend, "--udp", "127.0.0.1:0", "--http", "127.0.0.1:0").start()
+    try:
+        assert await server.logged("answering status probes on udp")
+        found = re.search(r"answering status probes on udp (\S+):(\d+)", server.output())
+        assert found is not None
+        status, rtt = await asyncio.to_thread(probe, found.group(1), int(found.group(2)))
+        assert status["backend"] == backend and status["protocol"] == 1
+        assert status["listeners"] == [f"tcp://127.0.0.1:{server.port}"]
+        assert status["users"] == 0 and rtt > 0
+        assert await server.logged("metrics and health on")
+        match = _URL.search(server.output())
+        assert match is not None
+        _, text = await asyncio.to_thread(fetch, match.group(1) + "/metrics")
+        assert "wirechat_probe_answers_total 1.0" in text
+    finally:
         server.stop()
