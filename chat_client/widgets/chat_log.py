@@ -8,6 +8,8 @@ from rich.text import Text
 from textual.widgets import RichLog
 
 MAX_LINES = 5000
+#: Lines wrap at the log's width, but never narrower than this.
+MIN_WIDTH = 20
 
 
 class ChatLog(RichLog):
@@ -18,7 +20,16 @@ class ChatLog(RichLog):
     """
 
     def __init__(self, *, max_lines: int = MAX_LINES, id: str | None = None) -> None:
-        super().__init__(max_lines=max_lines, wrap=True, markup=False, highlight=False, id=id)
+        # RichLog renders every line at least `min_width` (78) wide: in a log narrower than
+        # that (an 80-column terminal) lines were cut at the right edge instead of wrapped.
+        super().__init__(
+            max_lines=max_lines,
+            wrap=True,
+            markup=False,
+            highlight=False,
+            min_width=MIN_WIDTH,
+            id=id,
+        )
         self.can_focus = False
         self.plain: deque[str] = deque(maxlen=max_lines)
         self.texts: deque[Text] = deque(maxlen=max_lines)
