@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from chat_client.moderation import explain_error
 from protocol import Error, ErrorCode
 
 ENV_VAR = "WIRECHAT_ACCOUNT_PASSWORD"
@@ -100,7 +101,7 @@ def explain(error: Error, nick: str, where: str = "chat") -> str:
             if error.message:
                 text += f" (server: {error.message})"
         case _:
-            return f"{error.code}: {error.message}"
+            return explain_error(error) or f"{error.code}: {error.message}"
     return f"{error.code}: {text}"
 
 

@@ -20,10 +20,12 @@ class CommandSpec:
     takes_argument: bool = True
     #: The argument holds a password: never echoed, logged or kept in the input history.
     secret: bool = False
+    #: A heading in /help for the commands from here on (set on the first of a group).
+    group: str = ""
 
 
 COMMANDS: tuple[CommandSpec, ...] = (
-    CommandSpec("join", "/join ROOM", "join a room (or switch to it)", ("j",)),
+    CommandSpec("join", "/join ROOM [KEY]", "join a room (KEY: the room's key, if set)", ("j",)),
     CommandSpec("leave", "/leave [ROOM]", "leave the current room, or ROOM", ("part",)),
     CommandSpec("msg", "/msg NICK [TEXT]", "open a direct conversation with NICK", ("query",)),
     CommandSpec("me", "/me ACTION", "say an action in the third person"),
@@ -48,6 +50,43 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("clear", "/clear", "clear the current conversation's log", (), False),
     CommandSpec("help", "/help", "show this help", (), False),
     CommandSpec("quit", "/quit [REASON]", "leave the server and exit", ("exit",)),
+    # Moderation (chat_client/moderation.py builds the requests): the current room's ops and
+    # owners, then the server's admins.
+    CommandSpec(
+        "op", "/op NICK", "make NICK an op of this room", group="room moderation (ops, owners)"
+    ),
+    CommandSpec("deop", "/deop NICK", "take NICK's op role (yourself too)"),
+    CommandSpec("kick", "/kick NICK [REASON]", "remove NICK from this room"),
+    CommandSpec("ban", "/ban MASK [DURATION] [REASON]", "ban MASK (a NICK: nick:NICK)"),
+    CommandSpec("unban", "/unban MASK", "lift a ban"),
+    CommandSpec("bans", "/bans", "list this room's bans", (), False),
+    CommandSpec("mute", "/mute NICK [DURATION]", "stop NICK speaking here"),
+    CommandSpec("unmute", "/unmute NICK", "let NICK speak again"),
+    CommandSpec("mode", "/mode [CHANGES]", "show modes, or change them: +i -m +l 20 ..."),
+    CommandSpec(
+        "key", "/key [KEY]", "set this room's key; /key or /key - removes it", (), True, True
+    ),
+    CommandSpec("invite", "/invite NICK", "let NICK join past invite-only, key, cap"),
+    CommandSpec("modlog", "/modlog [N]", "the newest N (50) moderation actions here"),
+    CommandSpec(
+        "kill", "/kill NICK [REASON]", "disconnect NICK from the server", group="server (admins)"
+    ),
+    CommandSpec("wall", "/wall TEXT", "a notice to everyone on the server"),
+    CommandSpec(
+        "serverban", "/serverban MASK [DURATION] [REASON]", "ban MASK server-wide", ("sban",)
+    ),
+    CommandSpec("serverunban", "/serverunban MASK", "lift a server ban", ("sunban",)),
+    CommandSpec("serverbans", "/serverbans", "list the server's bans", ("sbans",), False),
+)
+
+#: What /help says about the moderation arguments, after the list of commands.
+MODERATION_HELP = (
+    "CHANGES: +i/-i invite only, +m/-m moderated, +t/-t topic locked, +s/-s secret, "
+    "+l N/-l member cap, +k KEY/-k key (flags combine: +it-m); or words: invite_only on, "
+    "moderated off, topic_lock on, secret off, limit 20 (0: none)",
+    "DURATION: 30s, 10m, 2h, 7d, 1w, 1h30m or SECONDS; none: until lifted (- before a REASON "
+    "that starts with a digit)",
+    "MASK: nick:NAME, account:NAME, ip:ADDRESS or ip:NET/BITS; a bare NICK is nick:NICK",
 )
 
 _BY_NAME: dict[str, CommandSpec] = {}
@@ -78,13 +117,20 @@ def lookup(name: str) -> CommandSpec | None:
 
 
 def is_secret(line: str) -> bool:
-    """Whether `line` runs a command whose argument is a password (`/login`, `/passwd`, ...).
+    """Whether `line` holds a password or a room key (`/login`, `/passwd`, `/key`, ...).
 
-    Such a line is never echoed, logged or kept in the input history.
+    Such a line is never echoed, logged or kept in the input history. A room key may also
+    follow the room in `/join ROOM KEY`, or `+k` in `/mode`.
     """
     split = split_command(line)
     spec = lookup(split[0]) if split is not None else None
-    return spec is not None and spec.secret
+    if spec is None or split is None:
+        return False
+    if spec.name == "join":
+        return len(split[1].split()) > 1
+    if spec.name == "mode":
+        return any(word.startswith("+") and "k" in word for word in split[1].split())
+    return spec.secret
 
 
 def command_names() -> list[str]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+#: Ban masks that name a nick or an account: `nick:bo` completes like `bo`.
+MASK_PREFIXES = ("nick", "account")
 
 
 @dataclass(slots=True)
@@ -23,12 +26,15 @@ def complete(
     commands: Iterable[str],
     nicks: Iterable[str],
     rooms: Iterable[str],
+    arguments: Mapping[str, Iterable[str]] | None = None,
 ) -> Completion | None:
     """Candidates for the word before `cursor`, or None if nothing matches.
 
     `/jo` completes commands, a word after `/join ` or `/leave ` or `/who ` completes room
-    names, `#lo` completes rooms anywhere, and anything else completes nicks (a nick at the
-    start of the line gets `: ` after it, like in most chat clients).
+    names, `#lo` completes rooms anywhere, the arguments of a command in `arguments` (keyed
+    `/unban`, `/mode`) complete from its candidates, `nick:bo` and `account:bo` complete to
+    masks, and anything else completes nicks (a nick at the start of the line gets `: ` after
+    it, like in most chat clients).
     """
     before = line[:cursor]
     start = max(before.rfind(" "), before.rfind("\t")) + 1
@@ -46,6 +52,13 @@ def complete(
             and start == len(command) + 1
         ):
             pool = list(rooms)
+            suffix = " "
+        elif arguments and command in arguments and start > len(command):
+            pool = list(arguments[command])
+            suffix = " "
+        elif word.partition(":")[0].lower() in MASK_PREFIXES and ":" in word:
+            prefix = word[: word.index(":") + 1]
+            pool = [prefix + nick for nick in nicks]
             suffix = " "
         else:
             pool = list(nicks)
