@@ -22,8 +22,8 @@ from protocol import (
     Welcome,
     encode,
 )
+from protocol.base import WireMessage as _Message
 from protocol.messages import Error as ErrorMessage
-from protocol.messages import _Message
 
 READ_SIZE = 64 * 1024
 

@@ -19,11 +19,15 @@ automatic reconnects included, carries `auth`. `hello` is once per connection, s
 a live connection says `quit` and connects again at once. The session stops reconnecting on
 its own (a `Halted` event; `retry_now()` or `login()` connects again) when retrying cannot
 help: another login took the nick (`replaced`: two devices would otherwise take the nick from
-each other forever), or on a reconnect the nick turned out to be an account
-(`nick_registered`) or the password was refused (`bad_login`). A successful `register` or
+each other forever), an admin disconnected us (`killed`) or a server ban closed the connection
+or refused the `hello` (a fatal `banned`), or on a reconnect the nick turned out to be an
+account (`nick_registered`) or the password was refused (`bad_login`). A successful `register` or
 `passwd` makes its password the one used for the next logins; `unregister` forgets it.
 The account is named by the nick in `hello`: after a `/nick` away from the account's name, a
 reconnect logs in with the account's name and then asks for the nick again.
+
+Rooms with a key: the key a `join` carried (or the key we set with `mode`) is kept with the
+room, and the rejoins after a reconnect carry it. A room we were kicked from is not rejoined.
 
 Offline policy: chat lines (`say`, `dm`) and joins submitted while offline are kept in order
 in an outbox and sent after the next successful reconnect and rejoin (the UI marks them as
@@ -37,7 +41,7 @@ import contextlib
 import itertools
 import random
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -53,7 +57,10 @@ from protocol import (
     History,
     Join,
     Joined,
+    Kicked,
     Left,
+    Mode,
+    ModeChanged,
     NickChanged,
     Passwd,
     PasswdChanged,
@@ -68,7 +75,7 @@ from protocol import (
     Unregistered,
     Welcome,
 )
-from protocol.messages import _Message
+from protocol.base import WireMessage as _Message
 from protocol.names import name_key
 
 #: Errors to `hello` that retrying cannot fix: reported, and the session stops.
@@ -80,10 +87,11 @@ HELLO_FATAL = frozenset(
         ErrorCode.NICK_TAKEN,
         ErrorCode.NICK_REGISTERED,
         ErrorCode.BAD_LOGIN,
+        ErrorCode.BANNED,
     }
 )
 #: Errors to `hello` on a reconnect after which retrying cannot help: the session halts.
-HELLO_HALT = frozenset({ErrorCode.NICK_REGISTERED, ErrorCode.BAD_LOGIN})
+HELLO_HALT = frozenset({ErrorCode.NICK_REGISTERED, ErrorCode.BAD_LOGIN, ErrorCode.BANNED})
 #: How long a connection given up for a new login may take to close after our `quit`.
 RELOGIN_LINGER = 2.0
 #: Requests kept while offline and sent after reconnecting; others are refused while offline.
@@ -91,6 +99,14 @@ QUEUEABLE = (Say, SendDm, Join)
 MAX_OUTBOX = 500
 #: Messages dispatched in a row before giving the event loop (and so the UI) a turn.
 YIELD_EVERY = 50
+
+
+def halts(error: Error) -> bool:
+    """Whether the session stops reconnecting after `error` on a live connection: `replaced`
+    and `killed`, and `banned` when fatal (a server ban; a room's ban only refuses a join)."""
+    if error.code in (ErrorCode.REPLACED, ErrorCode.KILLED):
+        return True
+    return error.code == ErrorCode.BANNED and error.fatal
 
 
 class ConnState(StrEnum):
@@ -140,8 +156,9 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True)
 class Halted:
-    """The session stopped reconnecting because of `error` (`replaced`, or a refused login on
-    a reconnect); `Session.retry_now()` or `Session.login()` connects again."""
+    """The session stopped reconnecting because of `error` (`replaced`, `killed`, a server
+    ban, or a refused login on a reconnect); `Session.retry_now()` or `Session.login()`
+    connects again."""
 
     error: Error
 
@@ -173,6 +190,7 @@ class RoomMark:
     name: str
     last_id: int = 0
     last_ts: str = ""  # ISO 8601 UTC from the server: compares as a string
+    key: str | None = field(default=None, repr=False)  # the room's key, for rejoining
 
     def is_seen(self, message: ChatMessage) -> bool:
         """Already shown: an id not above the mark, from before it (not a restarted server)."""
@@ -194,6 +212,7 @@ class Session:
         password: str | None = None,
         account_password: str | None = None,
         rooms: Iterable[str] = (),
+        keys: Mapping[str, str] | None = None,
         ping_interval: float = 15.0,
         ping_timeout: float = 45.0,
         connect_timeout: float = 5.0,
@@ -223,6 +242,10 @@ class Session:
         self._instance: str | None = None  # welcome.instance of the last server
         self.rtt: float | None = None
         self.initial_rooms = list(rooms)
+        # Keys of joins (`keys`: of the initial rooms, by name) and of our own `mode` changes
+        # in flight, by name_key: kept with the room once the server confirms them.
+        self._join_keys = {name_key(room): key for room, key in (keys or {}).items()}
+        self._mode_keys: dict[str, str] = {}
         self._outbox: deque[_Message] = deque()
         self._queued_offline = False  # the outbox held requests submitted while offline
         self._wake_writer = asyncio.Event()
@@ -255,6 +278,10 @@ class Session:
             self._new_passwords["register"] = message.password
         elif isinstance(message, Passwd):
             self._new_passwords["passwd"] = message.new
+        elif isinstance(message, Join) and message.key is not None:
+            self._join_keys[name_key(message.room)] = message.key
+        elif isinstance(message, Mode) and message.key is not None:
+            self._mode_keys[name_key(message.room)] = message.key
         self._outbox.append(message)
         self._wake_writer.set()
         return self.connected
@@ -413,9 +440,14 @@ class Session:
             self._emit(Connected(welcome, reconnect, restarted, pending))
             # Rejoin first: the server handles frames in order, so queued lines follow.
             joins: list[_Message] = [ChangeNick(nick=rename)] if rename else []
-            joins += [Join(room=m.name, since=m.last_id or None) for m in self.rooms.values()]
+            joins += [
+                Join(room=m.name, since=m.last_id or None, key=m.key) for m in self.rooms.values()
+            ]
             if not reconnect:
-                joins += [Join(room=room) for room in self.initial_rooms]
+                joins += [
+                    Join(room=room, key=self._join_keys.get(name_key(room)))
+                    for room in self.initial_rooms
+                ]
             for join in joins:
                 await conn.send(join)
             tasks = [
@@ -501,12 +533,20 @@ class Session:
             case DirectMessage():
                 self.max_id = max(self.max_id, message.id)
             case Joined() if name_key(message.nick) == name_key(self.nick):
-                self.rooms.setdefault(name_key(message.room), RoomMark(message.room))
-            case Left() if name_key(message.nick) == name_key(self.nick):
-                self.rooms.pop(name_key(message.room), None)
+                mark = self.rooms.setdefault(name_key(message.room), RoomMark(message.room))
+                key = self._join_keys.pop(name_key(message.room), None)
+                if key is not None:
+                    mark.key = key or None
+            case Left() | Kicked() if name_key(message.nick) == name_key(self.nick):
+                self.rooms.pop(name_key(message.room), None)  # not rejoined on a reconnect
+            case ModeChanged() if message.key is not None and self._is_me(message.by):
+                key = self._mode_keys.pop(name_key(message.room), None)
+                mark = self.rooms.get(name_key(message.room))
+                if mark is not None:
+                    mark.key = key if message.key else None
             case NickChanged() if name_key(message.old) == name_key(self.nick):
                 self.nick = message.new
-            case Error() if message.code == ErrorCode.REPLACED:
+            case Error() if halts(message):
                 self._halt = message  # the server closes now: do not reconnect
             case Bye() if self._relogin is not None:
                 return  # the goodbye to our own `quit` before logging in
@@ -525,6 +565,9 @@ class Session:
                 return
         self._emit(message)
 
+    def _is_me(self, nick: str) -> bool:
+        return name_key(nick) == name_key(self.nick)
+
 
 __all__ = [
     "Backoff",
@@ -538,4 +581,5 @@ __all__ = [
     "Session",
     "SessionEvent",
     "StateChanged",
+    "halts",
 ]

@@ -33,7 +33,7 @@ from protocol import (
     Welcome,
     encode,
 )
-from protocol.messages import _Message
+from protocol.base import WireMessage as _Message
 
 TS = "2026-01-01T12:00:00.000Z"
 

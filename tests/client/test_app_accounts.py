@@ -34,7 +34,7 @@ from protocol import (
     Unregister,
     Unregistered,
 )
-from protocol.messages import _Message
+from protocol.base import WireMessage as _Message
 from tests.client.apptest import chat, enter, lines, started, text_of, wait_until
 from tests.client.fakeserver import TS, FakeConn, FakeServer
 

@@ -31,7 +31,7 @@ from protocol import (
     SearchResults,
     Unregister,
 )
-from protocol.messages import _Message
+from protocol.base import WireMessage as _Message
 from tests.client.fakeserver import TS, FakeConn, FakeServer, welcome
 
 SECRET = "correct horse battery"

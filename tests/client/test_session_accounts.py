@@ -41,7 +41,7 @@ from protocol import (
     Unregister,
     Unregistered,
 )
-from protocol.messages import _Message
+from protocol.base import WireMessage as _Message
 from tests.client.fakeserver import TS, FakeConn, FakeServer, welcome
 from tests.client.test_session import Recorder
 
