@@ -39,6 +39,7 @@ class ChatApp(App[None]):
     ) -> None:
         super().__init__()
         self.host, self.port, self.nick, self.room = host, port, nick, room
+        self.room_key: str | None = None  # typed into the connect form
         self.password = password
         self.account_password = account_password
         self.cursor_blink = cursor_blink
@@ -46,13 +47,24 @@ class ChatApp(App[None]):
 
     def on_mount(self) -> None:
         if self.nick:
-            self.start_chat(ConnectRequest(self.host, self.port, self.nick, self.account_password))
+            request = ConnectRequest(
+                self.host, self.port, self.nick, self.account_password, self.room
+            )
+            self.start_chat(request)
         else:
             self.ask_where()
 
     def ask_where(self, error: str = "") -> None:
         nick = self.nick or os.environ.get("USER", "")
-        screen = ConnectScreen(self.host, self.port, nick, error, self.account_password or "")
+        screen = ConnectScreen(
+            self.host,
+            self.port,
+            nick,
+            error,
+            self.account_password or "",
+            self.room or "",
+            self.room_key or "",
+        )
         self.push_screen(screen, self.start_chat)
 
     def start_chat(self, request: ConnectRequest | None) -> None:
@@ -60,6 +72,8 @@ class ChatApp(App[None]):
             return
         self.host, self.port, self.nick = request.host, request.port, request.nick
         self.account_password = request.account_password
+        self.room, self.room_key = request.room, request.room_key
+        keys = {request.room: request.room_key} if request.room and request.room_key else {}
         session = Session(
             request.host,
             request.port,
@@ -67,6 +81,7 @@ class ChatApp(App[None]):
             password=self.password,
             account_password=request.account_password,
             rooms=[self.room] if self.room else [],
+            keys=keys,
             ping_interval=self.ping_interval,
         )
         self.push_screen(

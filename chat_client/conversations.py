@@ -6,6 +6,7 @@ import itertools
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from chat_client.roles import RoomRoles
 from protocol.names import name_key
 
 SERVER_KEY = "server"
@@ -32,7 +33,8 @@ class Conversation:
     members: list[str] = field(default_factory=list)
     topic: str = ""
     topic_by: str = ""
-    joined: bool = False
+    joined: bool = False  # a room: we are a member (False once kicked: the log stays)
+    roles: RoomRoles = field(default_factory=RoomRoles)  # a room's roles, mutes, modes, bans
     live_marked: bool = False  # the history/live separator has been drawn
     # Ids of the room's messages in the log, to page back from the oldest (`/history`) and
     # to leave out what a page repeats; `history_complete`: the start of history is shown.

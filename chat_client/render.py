@@ -181,9 +181,10 @@ def separator_line(label: str, width: int = 60) -> Text:
 
 
 def server_notice_line(ts: str | None, sender: str, text: str) -> Text:
-    """`12:00  -! server: text`: an announcement from the server (a `notice` frame), one line."""
+    """`12:00  -! server: text`: an announcement from the server (a `notice` frame), one line;
+    `-! wall from alice: text` when an admin sent it (`wall`)."""
     line = _prefix(ts, False)
-    line.append("-! ", style=NOTICE_STYLE)
+    line.append("-! " if sender == "server" else "-! wall from ", style=NOTICE_STYLE)
     line.append(inert(sender), style=NOTICE_STYLE)
     line.append(": ", style=NOTICE_STYLE)
     line.append(inert(text), style="bold")

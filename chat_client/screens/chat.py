@@ -18,6 +18,7 @@ from chat_client.conversations import SERVER_KEY, Conversation, Conversations, K
 from chat_client.render import notice_line
 from chat_client.screens.chat_commands import SlashCommands
 from chat_client.screens.chat_events import ServerEvents
+from chat_client.screens.moderation import Moderation
 from chat_client.session import ConnState, Session, SessionEvent
 from chat_client.text import inert
 from chat_client.widgets.bars import StatusBar, TopicBar
@@ -38,7 +39,8 @@ class ChatScreen(Screen[None]):
     """Everything a connected user sees; network events arrive through `handle`.
 
     `ServerEvents` (`chat_events.py`) shows what arrives, `SlashCommands` (`chat_commands.py`)
-    runs what the user types; both work through the conversation and log helpers here.
+    runs what the user types, and `Moderation` (`moderation.py`) does both for moderation;
+    they work through the conversation and log helpers here.
     """
 
     BINDINGS = [
@@ -64,6 +66,7 @@ class ChatScreen(Screen[None]):
         self.who_requested: set[str] = set()
         self.topic_on_join: set[str] = set()
         self._room_list_dirty = False
+        self.moderation = Moderation(self)
         self.events = ServerEvents(self)
         self.commands = SlashCommands(self)
 
@@ -87,6 +90,7 @@ class ChatScreen(Screen[None]):
         chat_input.source.commands = command_names
         chat_input.source.nicks = self._completion_nicks
         chat_input.source.rooms = self._completion_rooms
+        chat_input.source.arguments = self.moderation.completions
         chat_input.focus()
         self.log_to(
             self.conversations.current,
@@ -259,14 +263,16 @@ class ChatScreen(Screen[None]):
 
     def refresh_members(self, conv: Conversation) -> None:
         if conv.key == self.conversations.active:
-            self.query_one(MemberList).show(conv.members, self.me)
+            self.query_one(MemberList).show(conv.members, self.me, conv.roles)
 
     def refresh_chrome(self) -> None:
         conv = self.conversations.current
         self.query_one(RoomList).show(self.conversations)
-        self.query_one(MemberList).show(conv.members if conv.kind is Kind.ROOM else [], self.me)
+        members = conv.members if conv.kind is Kind.ROOM else []
+        self.query_one(MemberList).show(members, self.me, conv.roles)
         if conv.kind is Kind.ROOM:
-            self.query_one(TopicBar).show(conv.label, conv.topic, conv.topic_by)
+            badges = self.moderation.badges(conv)
+            self.query_one(TopicBar).show(conv.label, conv.topic, conv.topic_by, badges)
         elif conv.kind is Kind.DM:
             self.query_one(TopicBar).show(conv.label, "direct messages")
         else:

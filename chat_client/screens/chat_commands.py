@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from chat_client.accounts import check_password
 from chat_client.commands import (
     COMMANDS,
+    MODERATION_HELP,
     NEWEST,
     history_limit,
     lookup,
@@ -19,6 +20,7 @@ from chat_client.commands import (
     split_command,
 )
 from chat_client.conversations import Conversation, Kind, room_key
+from chat_client.moderation import COMMANDS as MODERATION_COMMANDS
 from chat_client.render import nick_part, quoted, system_line
 from chat_client.widgets.bars import StatusBar
 from protocol import (
@@ -68,7 +70,9 @@ class SlashCommands:
         conv = self.screen.conversations.current
         if split is None:
             text = say_text(line)
-            if conv.kind is Kind.ROOM:
+            if conv.kind is Kind.ROOM and not conv.joined:
+                self.screen.notice(f"you are not in {conv.label} any more: /join to rejoin")
+            elif conv.kind is Kind.ROOM:
                 self._submit(Say(room=conv.name, text=text), text)
             elif conv.kind is Kind.DM:
                 self._submit(SendDm(to=conv.name, text=text), text)
@@ -79,6 +83,9 @@ class SlashCommands:
         spec = lookup(name)
         if spec is None:
             self.screen.notice(f"unknown command /{name} (try /help)", error=True)
+            return
+        if spec.name in MODERATION_COMMANDS:
+            self._submit(self.screen.moderation.request(spec.name, arg))
             return
         handler: Callable[[str], None] = getattr(self, f"cmd_{spec.name}")
         handler(arg)
@@ -111,15 +118,20 @@ class SlashCommands:
         self.screen.notice(f"usage: {spec.usage}", error=True)
 
     def cmd_join(self, arg: str) -> None:
-        if not arg:
+        words = arg.split()
+        current = self.screen.conversations.current
+        if not words and current.kind is Kind.ROOM and not current.joined:
+            room, key = current.name, None  # in a room we were kicked from: rejoin it
+        elif 1 <= len(words) <= 2:
+            room, key = room_arg(words[0]), words[1] if len(words) == 2 else None
+        else:
             return self._usage("join")
-        room = room_arg(arg.split()[0])
         conv = self.screen.conversations.get(room_key(room))
         if conv is not None and conv.joined:
             self.screen.switch_to(conv.key)
             return None
         self.screen.switch_on_join.add(room_key(room))
-        self._submit(Join(room=room))
+        self._submit(Join(room=room, key=key))
         return None
 
     def cmd_leave(self, arg: str) -> None:
@@ -249,8 +261,12 @@ class SlashCommands:
         conv = self.screen.conversations.current
         self.screen.log_to(conv, system_line(None, "commands:"))
         for spec in COMMANDS:
+            if spec.group:
+                self.screen.log_to(conv, system_line(None, f"{spec.group}:"))
             aliases = f"  (also /{', /'.join(spec.aliases)})" if spec.aliases else ""
             self.screen.log_to(conv, system_line(None, f"  {spec.usage:<21} {spec.help}{aliases}"))
+        for text in MODERATION_HELP:
+            self.screen.log_to(conv, system_line(None, f"  {text}"))
         self.screen.log_to(
             conv,
             system_line(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from chat_client import modtext
 from chat_client.accounts import explain
 from chat_client.conversations import SERVER_KEY, Conversation, room_key
 from chat_client.render import (
@@ -18,6 +19,7 @@ from chat_client.render import (
     server_notice_line,
     system_line,
 )
+from chat_client.screens.moderation import JoinExtras, ModerationEvent, render
 from chat_client.session import (
     Connected,
     ConnState,
@@ -27,6 +29,7 @@ from chat_client.session import (
     RoundTrip,
     SessionEvent,
     StateChanged,
+    halts,
 )
 from chat_client.text import inert
 from chat_client.widgets.bars import StatusBar
@@ -69,9 +72,12 @@ class ServerEvents:
 
     def apply(self, event: SessionEvent) -> None:
         """Show one event; the screen catches and reports anything that goes wrong."""
-        if not isinstance(event, Members | Topic | History | Joined | OutboxDrained):
+        if not isinstance(event, Members | Topic | History | Joined | OutboxDrained | JoinExtras):
             # The server sends `topic` right after `members` on join, or not at all.
             self.screen.topic_on_join.clear()
+        if isinstance(event, ModerationEvent):
+            self.screen.moderation.apply(event)
+            return
         match event:
             case StateChanged():
                 self._got_state(event)
@@ -115,7 +121,7 @@ class ServerEvents:
                 self._got_notice(event)
             case Registered() | PasswdChanged() | Unregistered():
                 self._got_account(event)
-            case Error() if event.code == ErrorCode.REPLACED:
+            case Error() if halts(event):
                 pass  # the session halts next: `Halted` says it everywhere
             case Error():
                 self.screen.notice(explain(event, self.screen.me), error=True)
@@ -187,6 +193,7 @@ class ServerEvents:
         if name_key(event.nick) == name_key(self.screen.me):
             first = not conv.joined
             conv.joined = True
+            conv.roles.joined()
             conv.live_marked = False
             self.screen.topic_on_join.add(conv.key)
             self.screen.ensure_log(conv)
@@ -315,8 +322,10 @@ class ServerEvents:
     def _got_halted(self, event: Halted) -> None:
         """The session stopped reconnecting: say why in every room, and how to go on."""
         text = explain(event.error, self.screen.me)
-        if event.error.code != ErrorCode.REPLACED:
+        if event.error.code in (ErrorCode.NICK_REGISTERED, ErrorCode.BAD_LOGIN):
             text += "; not reconnecting until /login PASSWORD (or ctrl+r)"
+        elif event.error.code != ErrorCode.REPLACED:
+            text += "; not reconnecting by itself: ctrl+r connects again"
         targets: list[Conversation] = [
             c
             for c in (self.screen.conversations.get(SERVER_KEY), *self.screen.joined_rooms())
@@ -337,13 +346,12 @@ class ServerEvents:
         conv = self.screen.conversations.get(key)
         if conv is not None and conv.joined:
             conv.members = list(event.nicks)
+            conv.roles.reset(event)
             self.screen.refresh_members(conv)
         if key in self.screen.who_requested:
             self.screen.who_requested.discard(key)
-            parts: list[str | tuple[str, str]] = [f"{len(event.nicks)} in ", (event.room, "bold")]
-            for index, nick in enumerate(event.nicks):
-                parts += [": " if index == 0 else ", ", nick_part(nick)]
-            self.screen.log_to(self.screen.conversations.current, system_line(None, *parts))
+            line = render(None, modtext.who(event))
+            self.screen.log_to(self.screen.conversations.current, line)
 
     def _got_left(self, event: Left) -> None:
         conv = self.screen.conversations.get(room_key(event.room))
@@ -354,6 +362,7 @@ class ServerEvents:
             self.screen.notice(f"you left #{event.room}")
             return
         conv.members = [n for n in conv.members if name_key(n) != name_key(event.nick)]
+        conv.roles.forget(event.nick)
         parts: list[str | tuple[str, str]] = [nick_part(event.nick), " left"]
         if event.reason:
             parts += [" (", quoted(event.reason), ")"]
@@ -407,6 +416,7 @@ class ServerEvents:
         line = system_line(None, nick_part(event.old), " is now ", nick_part(event.new))
         for conv in self.screen.joined_rooms():
             if any(name_key(n) == name_key(event.old) for n in conv.members):
+                conv.roles.rename(event.old, event.new)
                 conv.members = [
                     event.new if name_key(n) == name_key(event.old) else n for n in conv.members
                 ]

@@ -1,8 +1,8 @@
-"""The connect form: host, port, nick and an optional account password.
+"""The connect form: host, port, nick, an optional account password, and a room to join.
 
-Host, port and nick are prefilled from the command line and $USER; the account password from
-`--account-password-file` or `$WIRECHAT_ACCOUNT_PASSWORD` (shown masked), unless the server
-just refused it.
+Host, port, nick and room are prefilled from the command line and $USER; the account password
+from `--account-password-file` or `$WIRECHAT_ACCOUNT_PASSWORD` (shown masked), unless the
+server just refused it. The room's key (for a room with one) is masked too.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
 from chat_client.accounts import check_password
+from chat_client.commands import room_arg
 from chat_client.text import inert
 from protocol.names import normalize_nick
 
@@ -32,6 +33,8 @@ class ConnectRequest:
     port: int
     nick: str
     account_password: str | None = None  # log in to the account named by `nick`
+    room: str | None = None  # join it once connected
+    room_key: str | None = None  # the room's key, if it has one
 
 
 class ConnectScreen(Screen[ConnectRequest]):
@@ -43,19 +46,30 @@ class ConnectScreen(Screen[ConnectRequest]):
     ]
 
     def __init__(
-        self, host: str, port: int, nick: str, error: str = "", account_password: str = ""
+        self,
+        host: str,
+        port: int,
+        nick: str,
+        error: str = "",
+        account_password: str = "",
+        room: str = "",
+        room_key: str = "",
     ) -> None:
         super().__init__()
         self._host, self._port, self._nick, self._error = host, port, nick, error
         self._account_password = account_password
+        self._room, self._room_key = room, room_key
 
     def compose(self) -> ComposeResult:
         with Vertical(id="connect-form"):
             yield Static("wirechat", id="connect-title", markup=False)
-            yield Label("Host")
-            yield Input(self._host, id="host", placeholder="127.0.0.1")
-            yield Label("Port")
-            yield Input(str(self._port), id="port", type="integer", placeholder="8089")
+            with Horizontal(id="server-row", classes="form-row"):
+                with Vertical():
+                    yield Label("Host")
+                    yield Input(self._host, id="host", placeholder="127.0.0.1")
+                with Vertical(id="port-column"):
+                    yield Label("Port")
+                    yield Input(str(self._port), id="port", type="integer", placeholder="8089")
             yield Label("Nick")
             yield Input(self._nick, id="nick", placeholder="your nick")
             yield Label("Account password (if the nick is registered)")
@@ -65,6 +79,13 @@ class ConnectScreen(Screen[ConnectRequest]):
                 password=True,
                 placeholder="none",
             )
+            with Horizontal(id="room-row", classes="form-row"):
+                with Vertical():
+                    yield Label("Room to join")
+                    yield Input(self._room, id="room", placeholder="none")
+                with Vertical():
+                    yield Label("Room key")
+                    yield Input(self._room_key, id="room-key", password=True, placeholder="none")
             yield Static(_error_text(self._error), id="connect-error", markup=False)
             yield Button("Connect", id="connect", variant="primary")
         yield Footer()
@@ -104,4 +125,13 @@ class ConnectScreen(Screen[ConnectRequest]):
             except ValueError as exc:
                 error.update(_error_text(str(exc)))
                 return
-        self.dismiss(ConnectRequest(host, port, nick, account_password))
+        room: str | None = self.query_one("#room", Input).value.strip() or None
+        room_key = self.query_one("#room-key", Input).value or None
+        try:
+            room = room_arg(room) if room is not None else None
+            if room_key is not None and (len(room_key) > 256 or len(room_key.split()) != 1):
+                raise ValueError("a room key is one word of at most 256 characters")
+        except ValueError as exc:
+            error.update(_error_text(str(exc)))  # never quotes the key
+            return
+        self.dismiss(ConnectRequest(host, port, nick, account_password, room, room_key))

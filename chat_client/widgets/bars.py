@@ -76,14 +76,21 @@ class StatusBar(Static):
 
 
 class TopicBar(Static):
-    """The current conversation's name and topic."""
+    """The current conversation's name, the client's badges for it, and its topic.
+
+    `#lobby  [op]  [+ik limit 20]  the topic  (set by bob)`: the badges are the client's own
+    words (our role, the room's modes, `not a member`), never someone else's text.
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id, markup=False)
 
-    def show(self, label: str, topic: str, by: str = "") -> None:
+    def show(self, label: str, topic: str, by: str = "", badges: tuple[str, ...] = ()) -> None:
         line = Text(no_wrap=True, overflow="ellipsis")
         line.append(inert(label), style="bold")
+        for badge in badges:
+            line.append("  ")
+            line.append(f"[{badge}]", style="bold #e5c07b")
         if topic:
             line.append("  ")
             line.append(inert(topic))

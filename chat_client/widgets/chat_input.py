@@ -34,6 +34,8 @@ class CompletionSource:
     commands: Callable[[], list[str]] = list
     nicks: Callable[[], list[str]] = list
     rooms: Callable[[], list[str]] = list
+    #: Candidates for the arguments of some commands, by command (`/unban`: masks).
+    arguments: Callable[[], dict[str, list[str]]] = dict
 
 
 @dataclass(slots=True)
@@ -137,6 +139,7 @@ class ChatInput(Input):
                 commands=self.source.commands(),
                 nicks=self.source.nicks(),
                 rooms=self.source.rooms(),
+                arguments=self.source.arguments(),
             )
             if self._completion is None:
                 self.app.bell()
@@ -158,7 +161,8 @@ class ChatInput(Input):
 
     def _send(self, line: str) -> None:
         """Post a line that is not blank, and remember it in the history (unless it holds a
-        password: `/login`, `/register`, `/passwd`, `/unregister` are never kept)."""
+        password or a room key: `/login`, `/register`, `/passwd`, `/unregister`, `/key`,
+        `/join ROOM KEY` are never kept)."""
         if line.strip():
             if not is_secret(line):
                 self.history.add(line)

@@ -1,4 +1,8 @@
-"""The members of the current room, each nick in its colour; picking one opens a DM."""
+"""The members of the current room, each nick in its colour; picking one opens a DM.
+
+Owners come first, marked `~`, then ops, marked `@`, then everyone else; a muted member is
+dimmed. The list is built from Text, never from markup.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,24 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from chat_client.render import nick_colour
+from chat_client.roles import RoomRoles
 from chat_client.text import inert
 from protocol.names import name_key
+
+MUTED_STYLE = "dim italic"
+
+
+def member_entry(nick: str, me: str, roles: RoomRoles) -> Text:
+    """`~alice` / `@bob` / ` carol`: the role's mark and the nick, dimmed when muted."""
+    label = Text(no_wrap=True, overflow="ellipsis")
+    label.append(roles.mark(nick), style="bold")
+    name = Text(inert(nick), style=nick_colour(nick))
+    if name_key(nick) == name_key(me):
+        name.stylize("bold underline")
+    if roles.is_muted(nick):
+        name.stylize(MUTED_STYLE)
+    label.append_text(name)
+    return label
 
 
 class MemberList(OptionList):
@@ -27,15 +47,10 @@ class MemberList(OptionList):
         self.border_title = "Members"
         self.nicks: list[str] = []
 
-    def show(self, nicks: list[str], me: str) -> None:
-        self.nicks = sorted(nicks, key=name_key)
-        options = []
-        for nick in self.nicks:
-            label = Text(inert(nick), style=nick_colour(nick), no_wrap=True, overflow="ellipsis")
-            if name_key(nick) == name_key(me):
-                label.stylize("bold underline")
-            options.append(Option(label))
-        self.set_options(options)
+    def show(self, nicks: list[str], me: str, roles: RoomRoles | None = None) -> None:
+        roles = roles or RoomRoles()
+        self.nicks = sorted(nicks, key=lambda nick: (roles.rank(nick), name_key(nick)))
+        self.set_options(Option(member_entry(nick, me, roles)) for nick in self.nicks)
         self.border_subtitle = str(len(nicks)) if nicks else ""
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

@@ -12,13 +12,17 @@ from chat_client.text import inert
 
 
 def room_entry(conv: Conversation) -> Text:
-    """`#lobby  3` / `@bob !1`: a label for one conversation, built without markup."""
+    """`#lobby  3` / `@bob !1` / `#dev (left)`: a label for one conversation, built without
+    markup; a room we are no longer in (kicked) is dimmed."""
     line = Text(no_wrap=True, overflow="ellipsis")
     if conv.kind is Kind.SERVER:
         line.append(inert(conv.name), style="italic")
     else:
+        left = conv.kind is Kind.ROOM and not conv.joined
         line.append("#" if conv.kind is Kind.ROOM else "@", style="dim")
-        line.append(inert(conv.name), style="bold" if conv.unread else "")
+        line.append(inert(conv.name), style="dim" if left else "bold" if conv.unread else "")
+        if left:
+            line.append(" (left)", style="dim italic")
     if conv.mention:
         line.append(f" !{conv.unread}", style="bold reverse #e06c75")
     elif conv.unread:
