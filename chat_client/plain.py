@@ -1,8 +1,9 @@
 """Line mode: lines from stdin are said in the current room, events go to stdout one per line.
 
-Meant for scripts and bots as much as for people: `--json` prints each event as its JSON body.
-Text that other people control is printed with control characters escaped, so it cannot move
-the cursor, retitle the terminal or reorder a line.
+Meant for scripts and bots as much as for people: `--json` prints each event as its JSON body,
+every frame the server sends (moderation frames too) as it came. Otherwise each event is one
+line (chat_client/plain_text.py), with the control characters of text that other people
+control escaped, so it cannot move the cursor, retitle the terminal or reorder a line.
 
 Line mode does not reconnect by itself: when the server closes, it exits. The one exception is
 `/login PASSWORD`: `hello` is once per connection, so it says `quit`, connects again with
@@ -20,10 +21,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from chat_client.accounts import check_password, explain
+from chat_client.accounts import check_password
 from chat_client.commands import (
+    COMMANDS,
+    MODERATION_HELP,
     NEWEST,
     history_limit,
+    lookup,
     nick_arg,
     passwd_args,
     quit_reason,
@@ -32,54 +36,52 @@ from chat_client.commands import (
     say_text,
     split_command,
 )
+from chat_client.moderation import COMMANDS as MODERATION_COMMANDS
+from chat_client.moderation import request as moderation_request
 from chat_client.net import ChatConnection, ConnectionClosed, HelloRejected
+from chat_client.plain_text import describe
 from chat_client.text import inert
 from protocol import (
     Bye,
     ChangeNick,
     ChatMessage,
-    DirectMessage,
     Error,
     GetHistory,
     History,
     Join,
     Joined,
+    Kicked,
     Leave,
     Left,
     ListRooms,
-    Members,
     NickChanged,
-    Notice,
     Passwd,
-    PasswdChanged,
     Ping,
     Pong,
     Quit,
     Register,
-    Registered,
-    RoomList,
     Say,
     Search,
-    SearchResults,
     SendDm,
     ServerMessage,
     SetTopic,
-    Topic,
     Unregister,
-    Unregistered,
-    Welcome,
     Who,
     encode_body,
 )
-from protocol.messages import _Message
+from protocol.base import WireMessage as _Message
 from protocol.names import name_key
 
 PING_INTERVAL = 30.0
 HELP = (
-    "commands: /join ROOM, /leave [ROOM], /msg NICK TEXT, /me ACTION, /nick NEW, /who [ROOM], "
-    "/rooms, /topic TEXT, /history [N], /search WORDS, /login PASSWORD, /register PASSWORD, "
-    "/passwd OLD NEW, /unregister PASSWORD, /quit [REASON], /help; "
-    "other lines are said in the current room"
+    "commands: /join ROOM [KEY], /leave [ROOM], /msg NICK TEXT, /me ACTION, /nick NEW, "
+    "/who [ROOM], /rooms, /topic TEXT, /history [N], /search WORDS, /login PASSWORD, "
+    "/register PASSWORD, /passwd OLD NEW, /unregister PASSWORD, /quit [REASON], /help; "
+    "other lines are said in the current room\nmoderation (the current room; kill, wall and "
+    "server bans: admins): "
+    + ", ".join(spec.usage for spec in COMMANDS if spec.name in MODERATION_COMMANDS)
+    + "\n"
+    + "\n".join(MODERATION_HELP)
 )
 
 
@@ -90,92 +92,6 @@ class Login:
     password: str = field(repr=False)
 
 
-def _time(ts: str) -> str:
-    return inert(ts[11:19] if len(ts) >= 19 else ts)
-
-
-def _date_time(ts: str) -> str:
-    return inert(f"{ts[:10]} {ts[11:19]}" if len(ts) >= 19 else ts)
-
-
-def describe(event: ServerMessage, me: str = "") -> str:
-    """One human-readable line for an event (`me`: our nick, to tell our own DMs apart)."""
-    match event:
-        case ChatMessage(action=True):
-            return (
-                f"{_time(event.ts)} [{inert(event.room)}] * {inert(event.nick)} {inert(event.text)}"
-            )
-        case ChatMessage():
-            return (
-                f"{_time(event.ts)} [{inert(event.room)}] <{inert(event.nick)}> {inert(event.text)}"
-            )
-        case DirectMessage():
-            line = f"{_time(event.ts)} [dm] <{inert(event.sender)} -> {inert(event.to)}> {inert(event.text)}"
-            if event.offline and me and name_key(event.sender) == name_key(me):
-                line += f" (stored: {inert(event.to)} is offline and gets it at next login)"
-            elif event.offline:
-                line += " (sent while you were offline)"
-            return line
-        case Joined():
-            return f"{_time(event.ts)} [{inert(event.room)}] -> {inert(event.nick)} joined"
-        case Left():
-            why = f" ({inert(event.reason)})" if event.reason else ""
-            return f"{_time(event.ts)} [{inert(event.room)}] <- {inert(event.nick)} left{why}"
-        case History() if event.before is not None or event.complete is not None:
-            room = inert(event.room)
-            lines = [f"[{room}] older messages: {len(event.messages)}, oldest first"]
-            lines += [f"  {describe(m)}" for m in event.messages]
-            if event.complete:
-                lines.append(f"[{room}] start of history")
-            return "\n".join(lines)
-        case History():
-            lines = [f"[{inert(event.room)}] history: {len(event.messages)} messages"]
-            lines += [f"  {describe(m)}" for m in event.messages]
-            return "\n".join(lines)
-        case SearchResults():
-            room = inert(event.room)
-            head = f"[{room}] search {inert(repr(event.query))}: {len(event.messages)} result(s)"
-            lines = [head + (", newest first" if event.messages else "")]
-            for m in event.messages:
-                who = f"* {inert(m.nick)}" if m.action else f"<{inert(m.nick)}>"
-                lines.append(f"  ? {_date_time(m.ts)} {who} {inert(m.text)}")
-            lines.append(f"[{room}] end of search")
-            return "\n".join(lines)
-        case NickChanged():
-            return f"* {inert(event.old)} is now {inert(event.new)}"
-        case Members():
-            return f"[{inert(event.room)}] members: {', '.join(inert(n) for n in event.nicks)}"
-        case RoomList():
-            rooms = [
-                f"{inert(r.name)} ({r.members}) {inert(r.topic)}".rstrip() for r in event.rooms
-            ]
-            return "rooms: " + ("; ".join(rooms) if rooms else "none")
-        case Topic():
-            return f"[{inert(event.room)}] topic by {inert(event.nick)}: {inert(event.topic)}"
-        case Welcome():
-            motd = f" - {inert(event.motd)}" if event.motd else ""
-            account = f", logged in as {inert(event.account)}" if event.account else ""
-            return (
-                f"* connected as {inert(event.nick)} to {inert(event.server.name)} "
-                f"{inert(event.server.version)} ({inert(event.backend)}){account}{motd}"
-            )
-        case Notice():
-            return f"{_time(event.ts)} -! {inert(event.sender)}: {inert(event.text)}"
-        case Registered():
-            return f"* registered: the nick {inert(event.account)} is your account (logged in)"
-        case PasswdChanged():
-            return "* account password changed"
-        case Unregistered():
-            return f"* account {inert(event.account)} deleted: the nick is free for anyone now"
-        case Error():
-            return f"! error {inert(explain(event, me or 'your nick', 'plain'))}"
-        case Bye():
-            return f"* server says bye: {inert(event.reason)}"
-        case Pong():
-            return f"* pong {inert(event.token)}"
-    return inert(repr(event))  # pragma: no cover - every server message is handled above
-
-
 @dataclass(slots=True)
 class _RoomSeen:
     """What was printed of one room: its spelling, message ids, and the start of history."""
@@ -183,6 +99,7 @@ class _RoomSeen:
     name: str
     ids: set[int] = field(default_factory=set)
     complete: bool = False
+    key: str | None = field(default=None, repr=False)  # the room's key, for rejoining
 
 
 class PlainClient:
@@ -192,6 +109,7 @@ class PlainClient:
         self.room = room
         self.nick = ""
         self.rooms: dict[str, _RoomSeen] = {}  # the rooms we are in, by name_key
+        self._keys: dict[str, str] = {}  # keys of joins sent, by name_key
 
     def parse(self, line: str) -> _Message | Login | str | None:
         """A request to send, a login to make, a local notice to print, or None for nothing.
@@ -213,11 +131,17 @@ class PlainClient:
                 return "! join a room first: /join ROOM"
             return Say(room=self.room, text=say_text(line))
         command, rest = split
+        spec = lookup(command)
+        if spec is not None and spec.name in MODERATION_COMMANDS:
+            return moderation_request(spec.name, rest, self.room)
         match command:
-            case "join" | "j" if rest:
-                room = room_arg(rest)
+            case "join" | "j" if 1 <= len(rest.split()) <= 2:
+                room, *key = rest.split()
+                room = room_arg(room)
                 self.room = room
-                return Join(room=room)
+                if key:
+                    self._keys[name_key(room)] = key[0]
+                return Join(room=room, key=key[0] if key else None)
             case "leave" | "part":
                 leave_room = room_arg(rest) if rest else self.room
                 if leave_room is None:
@@ -280,8 +204,9 @@ class PlainClient:
         match event:
             case Joined() if name_key(event.nick) == name_key(self.nick):
                 self.room = event.room
-                self.rooms.setdefault(name_key(event.room), _RoomSeen(event.room))
-            case Left() if name_key(event.nick) == name_key(self.nick):
+                room = self.rooms.setdefault(name_key(event.room), _RoomSeen(event.room))
+                room.key = self._keys.pop(name_key(event.room), room.key)
+            case Left() | Kicked() if name_key(event.nick) == name_key(self.nick):
                 self.rooms.pop(name_key(event.room), None)
             case NickChanged() if name_key(event.old) == name_key(self.nick):
                 self.nick = event.new
@@ -411,7 +336,7 @@ async def _connection(
             await conn.send(Join(room=client.room))
     else:
         for seen in list(client.rooms.values()):
-            await conn.send(Join(room=seen.name, since=client.last_id(seen.name)))
+            await conn.send(Join(room=seen.name, since=client.last_id(seen.name), key=seen.key))
     login: Login | None = None
 
     async def read_input() -> None:
@@ -465,3 +390,6 @@ async def _connection(
             with contextlib.suppress(asyncio.CancelledError, ConnectionClosed, OSError):
                 await task
     return login if login is not None else status
+
+
+__all__ = ["Login", "PlainClient", "describe", "inert", "run_plain"]
