@@ -347,7 +347,7 @@ class ServerEvents:
         if conv is not None and conv.joined:
             conv.members = list(event.nicks)
             conv.roles.reset(event)
-            self.screen.refresh_members(conv)
+            self.screen.refresh_chrome()  # the member list, and our role in the header
         if key in self.screen.who_requested:
             self.screen.who_requested.discard(key)
             line = render(None, modtext.who(event))
