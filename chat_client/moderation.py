@@ -291,8 +291,8 @@ def is_empty_mode(message: ClientMessage) -> bool:
 # ------------------------------------------------------------------ errors
 
 _HINTS = {
-    ErrorCode.NOT_OP: "only the room's ops and owners may do that, and only to a lower rank",
-    ErrorCode.NOT_ADMIN: "only a server admin (logged in to an admin account) may do that",
+    ErrorCode.NOT_OP: "for the room's ops and owners, on lower ranks only",
+    ErrorCode.NOT_ADMIN: "for server admins only (logged in)",
     ErrorCode.BAD_KEY: "that room has a key: /join ROOM KEY",
     ErrorCode.INVITE_ONLY: "that room is invite-only: an op can /invite you",
     ErrorCode.ROOM_FULL: "that room is full (its member cap is reached)",

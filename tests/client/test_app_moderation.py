@@ -323,8 +323,8 @@ async def test_modes_and_bans_answers_and_unban_completion(fake: FakeServer) -> 
 @pytest.mark.parametrize(
     ("code", "expected"),
     [
-        ("not_op", "only the room's ops and owners"),
-        ("not_admin", "only a server admin"),
+        ("not_op", "for the room's ops and owners, on lower ranks only"),
+        ("not_admin", "for server admins only"),
         ("banned", "you are banned from that room"),
         ("bad_key", "that room has a key: /join ROOM KEY"),
         ("invite_only", "that room is invite-only"),

@@ -60,5 +60,5 @@ async def test_an_op_keys_mutes_kicks_and_bans(server: InProcessServer) -> None:
         await enter(pilot, "/modlog")
         await wait_until(pilot, lambda: "moderation log of #den" in text_of(app, "den"))
         await enter(pilot, "/kill bob")
-        await wait_until(pilot, lambda: "not_admin: only a server admin" in text_of(app, "den"))
+        await wait_until(pilot, lambda: "not_admin: for server admins only" in text_of(app, "den"))
         await bob.close()
