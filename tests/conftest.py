@@ -6,11 +6,17 @@ import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
+from hypothesis import settings
 
 from chat_server.backends import BACKENDS
 from tests.helpers import ServerProcess, WireClient
 
 _counter = itertools.count()
+
+# No per-example deadline: how long an example takes depends on how busy the machine is (CI
+# runs suites side by side), and a time limit is not what these properties are about.
+settings.register_profile("wirechat", deadline=None)
+settings.load_profile("wirechat")
 
 
 @pytest.fixture(scope="session", params=sorted(BACKENDS))
