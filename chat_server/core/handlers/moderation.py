@@ -213,7 +213,7 @@ def _apply_modes(
     room.update_restricted()
     room.kept = True
     hub.store.set_room_modes(room.key, modes.dumps())
-    summary = " ".join(f"{name}={value}" for name, value in shown.items())
+    summary = " ".join(f"{name}={_shown(name, value)}" for name, value in shown.items())
     record(hub, room, conn, "mode", summary, None)
     changed = ModeChanged(room=room.name, by=conn.nick or "?", ts=hub.clock.stamp(), **shown)  # type: ignore[arg-type]
     hub.bus.publish(room, encode(changed))
@@ -280,3 +280,12 @@ def expire_bans(hub: Hub, now: float) -> None:
             books = [scope.mod.bans, scope.mod.mutes]
         if not any(e.expires is not None for book in books for e in book.entries.values()):
             hub.expiring.discard(scope)
+
+
+def _shown(name: str, value: object) -> str:
+    """A mode's new value as the moderation log writes it: on/off, set/cleared, a number."""
+    if name == "key":
+        return "set" if value else "cleared"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
