@@ -215,6 +215,8 @@ class Welcome(_Message):
     instance: str | None = None
     # Added later: the account this connection is logged in to.
     account: str | None = None
+    # Added later: on a Unix-socket connection, the login name the kernel vouches for.
+    local_user: str | None = None
 
 
 class Joined(_Message):

@@ -69,5 +69,8 @@ class CoreConfig:
     exempt: tuple[str, ...] = DEFAULT_EXEMPT  # CIDR networks
     password: str | None = None
     admins: tuple[str, ...] = ()  # account names that act as owner everywhere (--admin)
+    # On the Unix socket the nick is the login name (`exact`), or it or `NAME-anything`
+    # (`prefix`, the default: alice, alice-laptop).
+    local_nicks: str = "prefix"
     motd: str | None = None
     server_name: str = "wirechat"

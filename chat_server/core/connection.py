@@ -61,6 +61,7 @@ class Connection:
         "ip",
         "key",
         "last_seen",
+        "local_user",
         "nick",
         "opened",
         "out",
@@ -92,6 +93,7 @@ class Connection:
         self.peer = peer  # for logs: "host:port"
         self.address = address  # the source-address bucket the per-address caps count in
         self.ip: str | None = None  # the source address itself (ip: ban masks); None: local
+        self.local_user: str | None = None  # a Unix-socket peer's login name (SO_PEERCRED)
         self.io = io
         self.enter(Phase.CONNECTED)
         self.closed = False

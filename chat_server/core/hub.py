@@ -53,6 +53,7 @@ from chat_server.core.connection import MALFORMED, Connection, ConnectionIO, Mal
 from chat_server.core.counts import Counts
 from chat_server.core.guards import AddressGuard, FloodGuard, address_bucket, retry_seconds
 from chat_server.core.handlers import HANDLERS
+from chat_server.core.handlers.local import local_left
 from chat_server.core.handlers.moderation import expire_bans
 from chat_server.core.handlers.rooms import leave_all
 from chat_server.core.interfaces import (
@@ -169,6 +170,8 @@ class Hub:
         # the rooms (None: the server) holding a ban or mute that expires.
         self.admins = frozenset(name_key(name) for name in config.admins)
         self.server_bans = BanBook()
+        # Local users (Unix socket) registered now: name_key(login name) -> connections.
+        self.local_users: dict[str, int] = {}
         self.expiring: set[Room | None] = set()
         self._next_expiry = 0.0
         self._last_tick = 0.0  # when tick() last ran (its lag is counted)
@@ -225,14 +228,22 @@ class Hub:
     # ------------------------------------------------------------------ backend API
 
     def open(
-        self, io: ConnectionIO, peer: str, *, address: str | None = None, full: bool = False
+        self,
+        io: ConnectionIO,
+        peer: str,
+        *,
+        address: str | None = None,
+        full: bool = False,
+        local_user: str | None = None,
     ) -> Connection:
-        """Register a new connection from `address` (its IP; None for a local socket). If it
-        is refused (server full, too many from its address) it comes back already closed."""
+        """Register a new connection from `address` (its IP; None for a local socket, whose
+        peer's login name, when the kernel gave it, is `local_user`). If it is refused (server
+        full, too many from its address) it comes back already closed."""
         now = self.clock.monotonic()
         conn = Connection(
             next(self._conn_ids), peer, address_bucket(address), io, self.config.max_frame, now
         )
+        conn.local_user = local_user
         conn.ip = address
         conn.exempt = address is None or self.guard.is_exempt(address)
         try:
@@ -532,6 +543,8 @@ class Hub:
             return
         if conn.phase is Phase.REGISTERED:
             self.counts.registered -= 1
+            if conn.local_user is not None:
+                local_left(self, conn)
         conn.enter(Phase.CLOSING)
         self.connections.pop(conn.id, None)
         if conn.flood is not None and conn.address is not None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from chat_server.core.handlers.accounts import check_password, logged_in
 from chat_server.core.handlers.admin import check_server_bans
+from chat_server.core.handlers.local import check_local_nick, claim_from_network, local_arrived
 from chat_server.core.phases import Phase
 from protocol import (
     PROTOCOL_VERSION,
@@ -59,10 +60,13 @@ def hello(hub: Hub, conn: Connection, msg: Hello) -> None:
         nick = normalize_nick(msg.nick)
     except ValueError as exc:
         raise ProtocolError(ErrorCode.INVALID_NICK, str(exc)) from None
+    check_local_nick(hub, conn, nick)
     account = hub.accounts.find(nick)
     if account is None:
         if msg.auth is not None:
             raise ProtocolError(ErrorCode.BAD_LOGIN, f"there is no account called {nick}")
+        if conn.local_user is not None:
+            claim_from_network(hub, conn, nick)
         nick = valid_free_nick(hub, conn, nick)
         check_server_bans(hub, conn, nick, None)
         _welcome(hub, conn, nick, None)
@@ -99,6 +103,8 @@ def _welcome(hub: Hub, conn: Connection, nick: str, account: AccountRecord | Non
     conn.key = name_key(nick)
     conn.enter(Phase.REGISTERED)
     hub.counts.registered += 1
+    if conn.local_user is not None:
+        local_arrived(hub, conn)
     hub.send(
         conn,
         Welcome(
@@ -109,6 +115,7 @@ def _welcome(hub: Hub, conn: Connection, nick: str, account: AccountRecord | Non
             motd=hub.config.motd,
             instance=hub.instance,
             account=None if account is None else account.name,
+            local_user=conn.local_user,
         ),
     )
     problem = hub.store.health()
@@ -137,6 +144,7 @@ def change_nick(hub: Hub, conn: Connection, msg: ChangeNick) -> None:
     new = valid_free_nick(hub, conn, msg.nick)
     if new == old:
         return
+    check_local_nick(hub, conn, new)
     owner = hub.accounts.find(new)
     if owner is not None and owner.key != conn.account_key:
         raise ProtocolError(
