@@ -9,6 +9,11 @@ import os
 import sys
 
 from chat_client.accounts import ENV_VAR, account_password
+from chat_client.probe import PROBE_TIMEOUT, run_probe
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,12 +34,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--plain", action="store_true", help="line mode on stdin/stdout")
     parser.add_argument("--json", action="store_true", help="with --plain: print events as JSON")
+    parser.add_argument(
+        "--probe",
+        default=None,
+        metavar="HOST[:PORT]",
+        help=(
+            "ask the server's UDP status probe (chat-server --udp) for its status, print it "
+            "and exit; the port defaults to 8089, IPv6 as [ADDRESS]:PORT"
+        ),
+    )
+    parser.add_argument(
+        "--probe-timeout",
+        type=float,
+        default=PROBE_TIMEOUT,
+        metavar="SECONDS",
+        help=f"with --probe: how long to wait for the answer (default: {PROBE_TIMEOUT:g})",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.probe is not None:
+        if not args.probe_timeout > 0:
+            parser.error("--probe-timeout must be more than 0 seconds")
+        return run_probe(args.probe, args.probe_timeout, err=_to_stderr)
     try:
         account = account_password(args.account_password_file, os.environ)
     except ValueError as exc:
