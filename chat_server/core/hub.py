@@ -33,6 +33,7 @@ core (this module, `handlers/`, `guards`, `outbox`, `phases`) and nowhere else.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import itertools
 import json
@@ -107,6 +108,32 @@ PAUSED_STORE = 2
 WITHHELD_PAUSE = 256 * 1024
 #: How often `tick()` looks for empty rooms past `--room-ttl`, in seconds.
 ROOM_PRUNE_INTERVAL = 3600.0
+#: The CoreConfig fields `Hub.reconfigure` takes while serving. The others (the history
+#: bounds, the password, the server's name) are fixed when the Hub is built.
+RELOADABLE = frozenset(
+    {
+        "motd",
+        "admins",
+        "exempt",
+        "local_nicks",
+        "max_frame",
+        "max_clients",
+        "max_rooms",
+        "max_rooms_per_client",
+        "max_outbuf",
+        "outbuf_hard",
+        "outbuf_soft_seconds",
+        "idle_timeout",
+        "hello_timeout",
+        "max_combining",
+        "account_bad_logins",
+        "account_bad_logins_window",
+        "max_offline_dms",
+        "room_ttl_days",
+        "flood",
+        "per_address",
+    }
+)
 
 
 class _CallableClock:
@@ -503,6 +530,48 @@ class Hub:
             else:
                 continue
             self.fail(conn, ProtocolError(ErrorCode.IDLE_TIMEOUT, reason))
+
+    def reconfigure(self, config: CoreConfig) -> None:
+        """Take what `config` changes among the RELOADABLE settings (a reload, SIGHUP); keep
+        the rest as it is. Call on the core's thread (under its lock).
+
+        Most limits are read where they apply, so they hold at once for everyone; the output
+        caps are checked again now. Fixed per connection when it opens: `max_frame`, the
+        flood buckets and whether it is exempt. When a per-address limit, an account login
+        limit or the exempt networks change, the per-address windows start afresh."""
+        old = self.config
+        kept = {
+            f.name: getattr(old, f.name)
+            for f in dataclasses.fields(old)
+            if f.name not in RELOADABLE
+        }
+        self.config = config = dataclasses.replace(config, **kept)
+        self.admins = frozenset(name_key(name) for name in config.admins)
+        self.rooms.max_rooms = config.max_rooms
+        self.replay_budget = min(REPLY_BUDGET, config.max_outbuf // 2)
+        outbox = self.outbox
+        outbox.soft = config.max_outbuf
+        outbox.hard = max(config.outbuf_hard, config.max_outbuf)  # as Outbox.__init__
+        outbox.soft_seconds = config.outbuf_soft_seconds
+        guarded = (
+            config.per_address,
+            config.exempt,
+            config.account_bad_logins,
+            config.account_bad_logins_window,
+        )
+        if guarded != (
+            old.per_address,
+            old.exempt,
+            old.account_bad_logins,
+            old.account_bad_logins_window,
+        ):
+            held = self.guard.connections
+            self.guard = AddressGuard(*guarded)
+            self.guard.connections = held  # the connections open now still count
+        now = self.clock.monotonic()
+        for conn in list(self.connections.values()):
+            if conn.out_bytes:
+                outbox.report_unsent(conn, conn.unsent, now)
 
     def shutdown(self, reason: str = "server shutting down") -> None:
         """Say `bye` to everyone and mark every connection closed; refuse new ones."""
