@@ -7,6 +7,7 @@ import ipaddress
 import logging
 import pathlib
 import sqlite3
+import ssl
 import sys
 import threading
 import time
@@ -19,9 +20,11 @@ from chat_server import __version__
 from chat_server.backends import BACKENDS, DEFAULT_BACKEND, BackendUnavailable, load_backend
 from chat_server.backends.base import DEFAULT_WORKERS, SELECTORS, ServeOptions
 from chat_server.backends.lifecycle import clients_allowed, raise_nofile_limit
+from chat_server.backends.tls import server_context
 from chat_server.core import AddressLimits, CoreConfig, FloodLimits, Hub
 from chat_server.core.config import DEFAULT_EXEMPT
 from chat_server.core.interfaces import Store
+from chat_server.listeners import Listener, ListenError, open_listener, parse_listen
 from chat_server.ops.http import OpsServer
 from chat_server.probe import StatusProbe
 from chat_server.store.memory import MemoryStore
@@ -255,6 +258,33 @@ def build_parser() -> argparse.ArgumentParser:
         "127.0.0.1:9089 (default: off; never the chat's port)",
     )
     parser.add_argument(
+        "--listen",
+        action="append",
+        default=None,
+        metavar="URL",
+        help="where to listen (repeatable): tcp://HOST:PORT, tls://HOST:PORT or "
+        "unix:///PATH (default: tcp://HOST:PORT from --host and --port)",
+    )
+    parser.add_argument("--tls-cert", default=None, metavar="PEM", help="for tls:// listeners")
+    parser.add_argument("--tls-key", default=None, metavar="PEM", help="for tls:// listeners")
+    parser.add_argument(
+        "--unix-mode",
+        type=lambda text: int(text, 8),
+        default=0o660,
+        metavar="OCTAL",
+        help="permissions of unix:// sockets (default: 660)",
+    )
+    parser.add_argument(
+        "--unix-group", default=None, metavar="GROUP", help="group of unix:// sockets"
+    )
+    parser.add_argument(
+        "--local-nicks",
+        choices=("prefix", "exact"),
+        default="prefix",
+        help="on unix:// sockets the nick is the login name (exact) or it or NAME-anything "
+        "(prefix, the default)",
+    )
+    parser.add_argument(
         "--udp",
         type=host_port,
         default=None,
@@ -299,6 +329,31 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{limit.help} (default: {shown})",
         )
     return parser
+
+
+def open_all(args: argparse.Namespace) -> tuple[list[Listener], ssl.SSLContext | None]:
+    """Every --listen listener, bound (the default: tcp:// on --host and --port), and the
+    TLS context when one is tls://."""
+    urls = args.listen or [f"tcp://{_bracketed(args.host)}:{args.port}"]
+    specs = [parse_listen(url) for url in urls]
+    tls = None
+    if any(spec.kind == "tls" for spec in specs):
+        if args.tls_cert is None or args.tls_key is None:
+            raise ListenError("a tls:// listener needs --tls-cert and --tls-key")
+        tls = server_context(args.tls_cert, args.tls_key)
+    opened: list[Listener] = []
+    try:
+        for spec in specs:
+            opened.append(open_listener(spec, mode=args.unix_mode, group=args.unix_group))
+    except BaseException:
+        for listener in opened:
+            listener.close()
+        raise
+    return opened, tls
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def status_of(hub: Hub, listeners: list[str]) -> Callable[[], dict[str, object]]:
@@ -353,6 +408,7 @@ def config_from(args: argparse.Namespace) -> CoreConfig:
         exempt=exempt,
         password=args.password,
         admins=tuple(_admin_name(name) for name in args.admin),
+        local_nicks=args.local_nicks,
         motd=args.motd,
     )
 
@@ -420,10 +476,19 @@ def main(argv: list[str] | None = None) -> int:
 
     listening = threading.Event()
     listeners: list[str] = []
+    try:
+        opened, tls = open_all(args)
+    except (ListenError, OSError, ValueError, ssl.SSLError) as exc:
+        print(f"chat-server: cannot listen: {exc}", file=sys.stderr)
+        hub.store.close()
+        return 1
 
     def ready(host: str, port: int) -> None:
         log.info("listening on %s:%d backend=%s", host, port, args.backend)
-        listeners.append(f"tcp://{f'[{host}]' if ':' in host else host}:{port}")
+
+    def served(urls: list[str]) -> None:
+        log.info("serving %s", " ".join(urls))
+        listeners.extend(urls)
         listening.set()
 
     probe = None
@@ -463,6 +528,10 @@ def main(argv: list[str] | None = None) -> int:
             ready=ready,
             selector=args.selector,
             workers=args.workers,
+            listeners=opened,
+            listening=served,
+            tls=tls,
+            handshake_timeout=config.hello_timeout,
         )
         serve(hub, options)
     except BackendUnavailable as exc:

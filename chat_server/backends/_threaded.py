@@ -19,6 +19,7 @@ import logging
 import selectors
 import signal
 import socket
+import ssl
 import threading
 import time
 
@@ -32,8 +33,10 @@ from chat_server.backends.lifecycle import (
     reset,
     shutdown_deadline,
 )
+from chat_server.backends.tls import TlsFailed, TlsSession
 from chat_server.core import TICK, Connection, Hub
 from chat_server.core.threads import STOP_SIGNALS
+from chat_server.listeners import peer_user
 
 log = logging.getLogger("chat_server")
 
@@ -57,14 +60,27 @@ class Peer:
         "may_read",
         "out",
         "sock",
+        "tls",
+        "tls_lock",
         "writer_done",
     )
 
-    def __init__(self, core: ThreadedCore, sock: socket.socket, label: str, has_reader: bool):
+    def __init__(
+        self,
+        core: ThreadedCore,
+        sock: socket.socket,
+        label: str,
+        has_reader: bool,
+        tls: TlsSession | None = None,
+    ):
         self.core = core
         self.sock = sock
         self.label = label
         self.has_reader = has_reader
+        # The TLS layer (None: a plain stream) and its lock: the reader feeds it, the writer
+        # encrypts with it, never both at once.
+        self.tls = tls
+        self.tls_lock = threading.Lock()
         self.conn: Connection
         self.may_read = threading.Event()  # cleared while flood control holds it back
         self.may_read.set()
@@ -118,15 +134,29 @@ class ThreadedCore:
 
     # ------------------------------------------------------------------ called by readers
 
-    def open(self, sock: socket.socket, addr: object, *, full: bool = False) -> Peer:
-        """Register a new socket with the core; `full` refuses it (no reader will run)."""
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        label, ip = peer_of(addr)
-        peer = Peer(self, sock, label, has_reader=not full)
+    def open(
+        self,
+        sock: socket.socket,
+        addr: object,
+        *,
+        full: bool = False,
+        tls: ssl.SSLContext | None = None,
+    ) -> Peer:
+        """Register a new socket with the core; `full` refuses it (no reader will run). With
+        `tls`, the socket speaks TLS (a tls:// listener's)."""
+        user = None
+        if sock.family == socket.AF_UNIX:
+            user = peer_user(sock)
+            label, ip = f"unix:{user or '?'}", None
+        else:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            label, ip = peer_of(addr)
+        session = None if tls is None else TlsSession(tls)
+        peer = Peer(self, sock, label, has_reader=not full, tls=session)
         with self.lock:
             self.peers.add(peer)
-            peer.conn = self.hub.open(peer, label, address=ip, full=full)
+            peer.conn = self.hub.open(peer, label, address=ip, full=full, local_user=user)
         return peer
 
     def read_loop(self, peer: Peer) -> None:
@@ -146,6 +176,13 @@ class ThreadedCore:
                 if not data:
                     self._lost(peer, reset=False)
                     return
+                if peer.tls is not None:
+                    plain = self._decrypt(peer, data)
+                    if plain is None:
+                        return
+                    if not plain:
+                        continue
+                    data = plain
                 with self.lock:
                     self.hub.receive(peer.conn, data)
                     batch = self._requested if self._pending else 0
@@ -154,6 +191,36 @@ class ThreadedCore:
         finally:
             peer.finished.wait(CLOSE_LINGER + 2.0)  # the writer flushes, then shuts it down
             self._close(peer)
+
+    def _decrypt(self, peer: Peer, data: bytes) -> bytes | None:
+        """Raw bytes through the peer's TLS layer: the plaintext they complete; None when TLS
+        failed (the peer is then lost). Records to answer (the handshake's) go to the
+        writer, which writes every record in the order the layer made them."""
+        assert peer.tls is not None
+        with peer.tls_lock:
+            try:
+                plain = peer.tls.receive(data)
+            except TlsFailed as exc:
+                log.info("tls from %s failed: %s", peer.label, exc)
+                plain = None
+            wants_write = peer.tls.wants_write
+        if plain is None:
+            self._lost(peer, reset=True)
+            return None
+        if wants_write:
+            with self.lock:
+                self.request_flush(peer)
+        return plain
+
+    def _encrypt(self, peer: Peer, data: bytes) -> bytes:
+        """What to write for `data` on a TLS peer (every record waiting, in order)."""
+        assert peer.tls is not None
+        with peer.tls_lock:
+            try:
+                return peer.tls.send(data)
+            except TlsFailed:
+                peer.conn.reset = True  # nothing more can be said: cut it
+                return b""
 
     def _lost(self, peer: Peer, *, reset: bool) -> None:
         with self.lock:
@@ -213,6 +280,8 @@ class ThreadedCore:
             number = self._requested
             for peer in batch:
                 data = peer.conn.take_output()
+                if peer.tls is not None and not peer.writer_done:
+                    data = self._encrypt(peer, data)
                 if peer.conn.reset and not peer.writer_done:
                     cuts.append((peer, data))
                     continue

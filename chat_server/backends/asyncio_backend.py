@@ -28,6 +28,7 @@ from chat_server.backends.lifecycle import (
     reset,
 )
 from chat_server.core import TICK, Connection, Hub
+from chat_server.listeners import peer_user
 
 log = logging.getLogger("chat_server")
 
@@ -123,12 +124,17 @@ class ChatProtocol(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         plain = self.transport.get_extra_info("sslcontext") is None
         self.fd = sock.fileno() if sock is not None and plain else -1
-        label, ip = peer_of(self.transport.get_extra_info("peername"))
+        user = None
+        if sock is not None and sock.family == socket.AF_UNIX:
+            user = peer_user(sock)
+            label, ip = f"unix:{user or '?'}", None
+        else:
+            label, ip = peer_of(self.transport.get_extra_info("peername"))
         # pause_writing/resume_writing report crossings of the soft output cap, so a buffer
         # that drains with no further writes is seen to drain.
         soft = self.hub.config.max_outbuf
         self.transport.set_write_buffer_limits(high=soft, low=soft)
-        self.conn: Connection = self.hub.open(self, label, address=ip)
+        self.conn: Connection = self.hub.open(self, label, address=ip, local_user=user)
 
     def data_received(self, data: bytes) -> None:
         self.hub.receive(self.conn, data)
@@ -136,8 +142,9 @@ class ChatProtocol(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         # Keep the write side open: the core's wake-up flushes what is queued, then closes.
+        # (Over TLS the transport closes anyway, and warns if asked to stay half open.)
         self.hub.lost(self.conn)
-        return True
+        return self.transport is not None and self.transport.get_extra_info("sslcontext") is None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.hub.lost(self.conn, reset=exc is not None)
@@ -206,20 +213,41 @@ async def serve_async(hub: Hub, options: ServeOptions, stop: asyncio.Event | Non
         loop.call_soon_threadsafe(hub.settle)
 
     hub.set_waker(wake)
-    listener = socket.create_server((options.host, options.port), backlog=options.backlog)
-    listener.setblocking(False)
-    acceptor = Acceptor(listener)
-    server = await loop.create_server(
-        lambda: ChatProtocol(hub, flusher), sock=listener, backlog=options.backlog
-    )
+    listeners = options.open_listeners()
+    acceptors = []
+    servers: list[asyncio.AbstractServer] = []
+
+    def factory() -> ChatProtocol:
+        return ChatProtocol(hub, flusher)
+
+    for listener in listeners:
+        listener.sock.setblocking(False)
+        acceptors.append(Acceptor(listener.sock))
+        server: asyncio.AbstractServer
+        if listener.kind == "unix":
+            server = await loop.create_unix_server(
+                factory, sock=listener.sock, backlog=options.backlog
+            )
+        elif listener.kind == "tls":
+            # Native TLS: the handshake happens before connection_made, and one that stalls
+            # is dropped after handshake_timeout (the hello window).
+            server = await loop.create_server(
+                factory,
+                sock=listener.sock,
+                backlog=options.backlog,
+                ssl=options.tls,
+                ssl_handshake_timeout=options.handshake_timeout,
+            )
+        else:
+            server = await loop.create_server(factory, sock=listener.sock, backlog=options.backlog)
+        servers.append(server)
     signals = () if stop is not None else (signal.SIGINT, signal.SIGTERM)
     stop = stop or asyncio.Event()
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
     old_handler = loop.get_exception_handler()
-    loop.set_exception_handler(_at_descriptor_limit(acceptor))
-    host, port = server.sockets[0].getsockname()[:2]
-    options.ready(host, port)
+    loop.set_exception_handler(_at_descriptor_limit(acceptors))
+    options.announce(listeners)
 
     def tick() -> None:
         # The timers of every connection run here: a failure is logged, never the end of them.
@@ -238,7 +266,8 @@ async def serve_async(hub: Hub, options: ServeOptions, stop: asyncio.Event | Non
             loop.remove_signal_handler(sig)
         loop.set_exception_handler(old_handler)
         log.info("shutting down")
-        server.close()
+        for server in servers:
+            server.close()
         hub.shutdown()
         flusher.flush()
         # Give clients a moment to read their `bye`; transports abort after CLOSE_LINGER.
@@ -248,8 +277,12 @@ async def serve_async(hub: Hub, options: ServeOptions, stop: asyncio.Event | Non
         for proto in list(flusher.open):
             if proto.transport is not None:
                 proto.transport.abort()
-        await server.wait_closed()
-        acceptor.close()
+        for server in servers:
+            await server.wait_closed()
+        for acceptor in acceptors:
+            acceptor.close()
+        for listener in listeners:
+            listener.close()
 
 
 def _every(
@@ -264,7 +297,7 @@ def _every(
 
 
 def _at_descriptor_limit(
-    acceptor: Acceptor,
+    acceptors: list[Acceptor],
 ) -> Callable[[asyncio.AbstractEventLoop, dict[str, object]], None]:
     """asyncio's event loop, out of descriptors, reports the failed accept (with a traceback)
     and stops accepting for a second. Instead: one log line at most a second, and everyone
@@ -275,7 +308,8 @@ def _at_descriptor_limit(
     def handle(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
         exc = context.get("exception")
         if isinstance(exc, OSError) and exc.errno in OUT_OF_DESCRIPTORS:
-            acceptor.refuse_pending(exc)
+            for acceptor in acceptors:
+                acceptor.refuse_pending(exc)
         else:
             loop.default_exception_handler(context)
 

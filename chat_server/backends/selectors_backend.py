@@ -14,6 +14,7 @@ import logging
 import selectors
 import signal
 import socket
+import ssl
 import time
 from types import FrameType
 
@@ -28,7 +29,9 @@ from chat_server.backends.lifecycle import (
     reset,
     shutdown_deadline,
 )
+from chat_server.backends.tls import TlsFailed, TlsSession
 from chat_server.core import TICK, Connection, Hub
+from chat_server.listeners import Listener, peer_user
 
 log = logging.getLogger("chat_server")
 
@@ -54,12 +57,15 @@ def make_selector(name: str) -> selectors.BaseSelector:
 class _Client:
     """One socket: its core connection, its unsent bytes and what the selector watches."""
 
-    __slots__ = ("conn", "events", "loop", "out", "paused", "peer", "reading", "sock")
+    __slots__ = ("conn", "events", "loop", "out", "paused", "peer", "reading", "sock", "tls")
 
-    def __init__(self, loop: _Loop, sock: socket.socket, peer: str) -> None:
+    def __init__(
+        self, loop: _Loop, sock: socket.socket, peer: str, tls: TlsSession | None = None
+    ) -> None:
         self.loop = loop
         self.sock: socket.socket | None = sock
         self.peer = peer
+        self.tls = tls  # None: a plain stream
         self.out = OutputBuffer()
         self.events = 0  # 0: not registered with the selector
         self.reading = True  # False once the peer has closed its side
@@ -91,15 +97,22 @@ class _Loop:
         self.fd_limit = FD_SETSIZE if isinstance(sel, selectors.SelectSelector) else None
         self.stopping = False
         self.received = 0  # bytes read since the last flush
+        self.tls: ssl.SSLContext | None = None  # for tls:// listeners
 
     # ------------------------------------------------------------------ events
 
-    def accept(self, acceptor: Acceptor) -> None:
+    def accept(self, acceptor: Acceptor, listener: Listener) -> None:
         for sock, addr in acceptor.accept():
             sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            label, ip = peer_of(addr)
-            client = _Client(self, sock, label)
+            user = None
+            if listener.kind == "unix":
+                user = peer_user(sock)
+                label, ip = f"unix:{user or '?'}", None
+            else:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                label, ip = peer_of(addr)
+            tls = TlsSession(self.tls) if listener.kind == "tls" and self.tls else None
+            client = _Client(self, sock, label, tls)
             fd = sock.fileno()
             full = self.fd_limit is not None and fd >= self.fd_limit
             if full:
@@ -111,7 +124,7 @@ class _Loop:
                     self.fd_limit,
                 )
             self.clients.add(client)
-            client.conn = self.hub.open(client, label, address=ip, full=full)
+            client.conn = self.hub.open(client, label, address=ip, full=full, local_user=user)
             if client.conn.closed:
                 self.dirty.append(client)
             else:
@@ -127,14 +140,34 @@ class _Loop:
             client.reading = False
             self.hub.lost(client.conn, reset=True)
             return
-        if data:
+        if client.tls is not None:
+            self._received_tls(client, data)
+        elif data:
             self.hub.receive(client.conn, data)
+        if data:
             self.received += len(data)
             if self.received >= READ_SIZE:  # flush early: see flush()
                 self.flush()
         else:
             client.reading = False
             self.hub.lost(client.conn)
+
+    def _received_tls(self, client: _Client, data: bytes) -> None:
+        """Raw bytes through the TLS layer: the handshake's answers go out at once, the
+        plaintext (every complete record, however much TLS buffered) to the core."""
+        assert client.tls is not None
+        try:
+            plain = client.tls.receive(data)
+        except TlsFailed as exc:
+            log.info("tls from %s failed: %s", client.peer, exc)
+            client.reading = False
+            self.hub.lost(client.conn, reset=True)
+            self.close(client)
+            return
+        if client.tls.wants_write and client.sock is not None:
+            self._write(client, client.tls.outgoing())
+        if plain and client.sock is not None:
+            self.hub.receive(client.conn, plain)
 
     def writable(self, client: _Client) -> None:
         if self._write(client, b""):
@@ -153,6 +186,12 @@ class _Loop:
                 data = client.conn.take_output()
                 if client.sock is None:
                     continue
+                if client.tls is not None and (data or client.tls.wants_write):
+                    try:
+                        data = client.tls.send(data)
+                    except TlsFailed:
+                        data = b""  # nothing more can be said to it: reset below
+                        client.conn.reset = True
                 if client.conn.reset:
                     self._cut(client, data)
                     continue
@@ -229,12 +268,12 @@ class _Loop:
         for client in self.lingering.expired():
             self.close(client, cut=True)
 
-    def turn(self, timeout: float, wake: socket.socket, acceptor: Acceptor | None) -> None:
+    def turn(self, timeout: float, wake: socket.socket, accepting: bool = True) -> None:
         for key, mask in self.sel.select(timeout):
             data = key.data
-            if data is _ACCEPT:
-                if acceptor is not None:
-                    self.accept(acceptor)
+            if isinstance(data, tuple):  # (Acceptor, Listener)
+                if accepting:
+                    self.accept(*data)
             elif data is _WAKE:  # a signal, or results handed back by another thread
                 while True:
                     try:
@@ -258,15 +297,17 @@ def serve(hub: Hub, options: ServeOptions) -> None:
     """Serve on one thread until SIGINT/SIGTERM, then shut down gracefully."""
     sel = make_selector(options.selector)
     loop = _Loop(hub, sel)
-    listener = socket.create_server(
-        (options.host, options.port), backlog=options.backlog, reuse_port=False
-    )
-    listener.setblocking(False)
-    acceptor = Acceptor(listener)
+    loop.tls = options.tls
+    listeners = options.open_listeners()
+    acceptors: list[Acceptor] = []
+    for listener in listeners:
+        listener.sock.setblocking(False)
+        acceptor = Acceptor(listener.sock)
+        acceptors.append(acceptor)
+        sel.register(listener.sock, _READ, (acceptor, listener))
     wake_r, wake_w = socket.socketpair()
     wake_r.setblocking(False)
     wake_w.setblocking(False)
-    sel.register(listener, _READ, _ACCEPT)
     sel.register(wake_r, _READ, _WAKE)
 
     def wake() -> None:  # from other threads: the store's writer and readers, the hasher
@@ -280,9 +321,8 @@ def serve(hub: Hub, options: ServeOptions) -> None:
 
     old_wakeup = signal.set_wakeup_fd(wake_w.fileno())
     old_handlers = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    host, port = listener.getsockname()[:2]
     log.info("selectors backend using %s", type(sel).__name__)
-    options.ready(host, port)
+    options.announce(listeners)
     next_tick = time.monotonic() + TICK
     try:
         while not loop.stopping:
@@ -295,23 +335,26 @@ def serve(hub: Hub, options: ServeOptions) -> None:
             linger = loop.lingering.wait()
             if linger is not None:
                 timeout = min(timeout, linger)
-            loop.turn(max(0.0, timeout), wake_r, acceptor)
+            loop.turn(max(0.0, timeout), wake_r)
         log.info("shutting down")
-        sel.unregister(listener)
-        listener.close()
+        for listener in listeners:
+            sel.unregister(listener.sock)
+            listener.close()
         hub.shutdown()
         loop.flush()
         deadline = shutdown_deadline()
         while loop.clients and (left := deadline - time.monotonic()) > 0:
-            loop.turn(min(left, 0.1), wake_r, None)
+            loop.turn(min(left, 0.1), wake_r, accepting=False)
         for client in list(loop.clients):
             loop.close(client, cut=True)
     finally:
         signal.set_wakeup_fd(old_wakeup)
         for sig, handler in old_handlers.items():
             signal.signal(sig, handler)
-        listener.close()
-        acceptor.close()
+        for listener in listeners:
+            listener.close()
+        for acceptor in acceptors:
+            acceptor.close()
         sel.close()
         wake_r.close()
         wake_w.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 import socketserver
+import ssl
 import threading
 from typing import Any
 
@@ -23,6 +24,7 @@ from chat_server.backends._threaded import (
 from chat_server.backends.base import ServeOptions
 from chat_server.backends.lifecycle import OUT_OF_DESCRIPTORS, Acceptor
 from chat_server.core import Hub
+from chat_server.listeners import Listener
 
 log = logging.getLogger("chat_server")
 
@@ -33,23 +35,22 @@ class _Handler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         core = self.server.core
         self.request.setblocking(True)
-        core.read_loop(core.open(self.request, self.client_address))
+        core.read_loop(core.open(self.request, self.client_address, tls=self.server.tls))
 
 
 class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, core: ThreadedCore, options: ServeOptions) -> None:
-        super().__init__((options.host, options.port), _Handler, bind_and_activate=False)
+    def __init__(self, core: ThreadedCore, listener: Listener, tls: ssl.SSLContext | None) -> None:
+        # Serves a socket bound and listening already (chat_server.listeners): the one
+        # socketserver would make is closed unused.
+        super().__init__(("", 0), _Handler, bind_and_activate=False)
+        self.socket.close()
+        self.socket = listener.sock
+        self.server_address = listener.sock.getsockname()
         self.core = core
-        self.request_queue_size = options.backlog
-        try:
-            self.server_bind()
-            self.server_activate()
-        except BaseException:
-            self.server_close()
-            raise
+        self.tls = tls if listener.kind == "tls" else None
         # Non-blocking, so a refusal at the descriptor limit can never block serve_forever.
         self.socket.setblocking(False)
         self.acceptor = Acceptor(self.socket)
@@ -82,17 +83,26 @@ def serve(hub: Hub, options: ServeOptions) -> None:
     block_stop_signals()
     threading.stack_size(THREAD_STACK)
     core = ThreadedCore(hub)
-    server = _Server(core, options)
-    loop = threading.Thread(target=server.serve_forever, name="chat-accept", daemon=True)
+    listeners = options.open_listeners()
+    servers = [_Server(core, listener, options.tls) for listener in listeners]
+    loops = [
+        threading.Thread(target=server.serve_forever, name="chat-accept", daemon=True)
+        for server in servers
+    ]
     try:
         core.start()
-        loop.start()
-        host, port = server.socket.getsockname()[:2]
-        options.ready(host, port)
+        for loop in loops:
+            loop.start()
+        options.announce(listeners)
         wait_for_stop_signal()
-        server.shutdown()  # stops serve_forever (from this thread, not its own)
-        server.server_close()
+        for server in servers:
+            server.shutdown()  # stops serve_forever (from this thread, not its own)
+            server.server_close()
         core.shutdown()
-        loop.join(2.0)
+        for loop in loops:
+            loop.join(2.0)
     finally:
-        server.server_close()
+        for server in servers:
+            server.server_close()
+        for listener in listeners:
+            listener.close()

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import selectors
 import socket
+import ssl
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,6 +26,7 @@ from chat_server.backends._threaded import (
 from chat_server.backends.base import ServeOptions
 from chat_server.backends.lifecycle import Acceptor, peer_of
 from chat_server.core import Hub
+from chat_server.listeners import Listener
 
 log = logging.getLogger("chat_server")
 
@@ -32,10 +34,17 @@ log = logging.getLogger("chat_server")
 class _Acceptor:
     """Accepts connections and gives each a worker, or a refusal when none is free."""
 
-    def __init__(self, core: ThreadedCore, listener: socket.socket, workers: int) -> None:
+    def __init__(
+        self,
+        core: ThreadedCore,
+        listeners: list[Listener],
+        workers: int,
+        tls: ssl.SSLContext | None,
+    ) -> None:
         self.core = core
-        self.listener = listener
-        self.acceptor = Acceptor(listener, batch=1)
+        self.listeners = listeners
+        self.acceptors = [Acceptor(listener.sock, batch=1) for listener in listeners]
+        self.tls = tls
         self.workers = workers
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chat-worker")
         self.busy = 0  # workers running a connection (guarded by busy_lock)
@@ -45,19 +54,19 @@ class _Acceptor:
 
     def run(self) -> None:
         with selectors.DefaultSelector() as sel:
-            sel.register(self.listener, selectors.EVENT_READ)
+            for listener, acceptor in zip(self.listeners, self.acceptors, strict=True):
+                sel.register(listener.sock, selectors.EVENT_READ, (listener, acceptor))
             sel.register(self.stop_r, selectors.EVENT_READ)
             while True:
                 for key, _ in sel.select():
                     if key.fileobj is self.stop_r:
                         return
-                    self.accept()
+                    listener, acceptor = key.data
+                    tls = self.tls if listener.kind == "tls" else None
+                    for sock, addr in acceptor.accept():
+                        self.start(sock, addr, tls)
 
-    def accept(self) -> None:
-        for sock, addr in self.acceptor.accept():
-            self.start(sock, addr)
-
-    def start(self, sock: socket.socket, addr: object) -> None:
+    def start(self, sock: socket.socket, addr: object, tls: ssl.SSLContext | None) -> None:
         sock.setblocking(True)
         with self.busy_lock:
             full = self.busy >= self.workers
@@ -67,7 +76,7 @@ class _Acceptor:
             log.warning("refusing %s: all %d workers are busy", peer_of(addr)[0], self.workers)
             self.core.open(sock, addr, full=True)  # the writer sends the error and closes it
             return
-        peer = self.core.open(sock, addr)
+        peer = self.core.open(sock, addr, tls=tls)
         self.pool.submit(self.serve_one, peer)
 
     def serve_one(self, peer: Peer) -> None:
@@ -82,7 +91,8 @@ class _Acceptor:
     def stop(self) -> None:
         self.stop_w.send(b"\0")
         self.thread.join(5.0)
-        self.acceptor.close()
+        for acceptor in self.acceptors:
+            acceptor.close()
         self.stop_r.close()
         self.stop_w.close()
 
@@ -91,21 +101,23 @@ def serve(hub: Hub, options: ServeOptions) -> None:
     """Serve until SIGINT/SIGTERM with `options.workers` pooled readers, then shut down."""
     block_stop_signals()
     threading.stack_size(THREAD_STACK)
-    listener = socket.create_server((options.host, options.port), backlog=options.backlog)
-    listener.setblocking(False)
+    listeners = options.open_listeners()
+    for listener in listeners:
+        listener.sock.setblocking(False)
     core = ThreadedCore(hub)
-    acceptor = _Acceptor(core, listener, options.workers)
+    acceptor = _Acceptor(core, listeners, options.workers, options.tls)
     try:
         core.start()
         acceptor.thread.start()
-        host, port = listener.getsockname()[:2]
         log.info("threadpool backend with %d workers", options.workers)
-        options.ready(host, port)
+        options.announce(listeners)
         wait_for_stop_signal()
         acceptor.stop()
-        listener.close()
+        for listener in listeners:
+            listener.close()
         core.shutdown()
         acceptor.pool.shutdown(wait=True, cancel_futures=True)
     finally:
-        with contextlib.suppress(OSError):
-            listener.close()
+        for listener in listeners:
+            with contextlib.suppress(OSError):
+                listener.close()

@@ -61,8 +61,10 @@ class TlsSession:
             raise TlsFailed(_reason(exc)) from None
 
     def send(self, plaintext: bytes) -> bytes:
-        """`plaintext` encrypted, plus any record produced before it, ready for the socket."""
-        if plaintext:
+        """`plaintext` encrypted, plus any record produced before it, ready for the socket.
+        Before the handshake is done nothing can be said to the peer: plaintext is dropped
+        (a refusal or a timeout's error then closes the connection without it)."""
+        if plaintext and self.established:
             try:
                 self._obj.write(plaintext)
             except ssl.SSLError as exc:
@@ -72,6 +74,11 @@ class TlsSession:
     def outgoing(self) -> bytes:
         """Records produced by `receive` (the handshake, session tickets, alerts)."""
         return self._outgoing.read()
+
+    @property
+    def wants_write(self) -> bool:
+        """Records wait to be written (`send(b"")` or `outgoing()` takes them, in order)."""
+        return self._outgoing.pending > 0
 
     @property
     def version(self) -> str | None:

@@ -1,0 +1,132 @@
+"""Every listener kind on every backend at once (TCP, TLS with a throwaway trustme
+certificate, a Unix socket with the peer's login name), and what goes wrong clearly: plain
+text on the TLS port, TLS on the plain port, a handshake that never comes."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import pathlib
+import re
+import ssl
+import tempfile
+
+import pytest
+import trustme
+
+from protocol import frame
+from tests.helpers import WAIT, ServerProcess, WireClient
+
+_SERVING = re.compile(r"INFO serving (\w+://.+)")
+
+
+@pytest.fixture(scope="module")
+def certificate() -> tuple[str, str, ssl.SSLContext]:
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1", "localhost")
+    directory = pathlib.Path(tempfile.mkdtemp(prefix="wirechat-tls-"))
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    issued.private_key_and_cert_chain_pem.write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return str(cert), str(key), client
+
+
+async def served(
+    backend: str, cert: str, key: str, sock_path: str
+) -> tuple[ServerProcess, dict[str, str]]:
+    server = ServerProcess(
+        backend,
+        "--listen", "tcp://127.0.0.1:0",
+        "--listen", "tls://127.0.0.1:0",
+        "--listen", f"unix://{sock_path}",
+        "--tls-cert", cert,
+        "--tls-key", key,
+        "--hello-timeout", "1",
+    ).start()  # fmt: skip
+    assert await server.logged("INFO serving ")
+    found = _SERVING.search(server.output())
+    assert found is not None
+    urls = {url.split(":", 1)[0]: url for url in found.group(1).split()}
+    return server, urls
+
+
+def address(url: str) -> tuple[str, int]:
+    host, port = url.split("://", 1)[1].rsplit(":", 1)
+    return host, int(port)
+
+
+async def test_tcp_tls_and_unix_at_once(
+    backend: str, certificate: tuple[str, str, ssl.SSLContext], tmp_path: pathlib.Path
+) -> None:
+    cert, key, client_tls = certificate
+    sock_path = str(tmp_path / "chat.sock")
+    server, urls = await served(backend, cert, key, sock_path)
+    writers = []
+    try:
+        host, port = address(urls["tls"])
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=client_tls, server_hostname="127.0.0.1"),
+            WAIT,
+        )
+        writers.append(writer)
+        secure = WireClient(reader, writer)
+        assert (await secure.hello("secure"))["type"] == "welcome"
+        plain = await WireClient.connect(server)  # the TCP listener (the first, as before)
+        writers.append(plain.writer)
+        await plain.hello("plain")
+        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(sock_path), WAIT)
+        writers.append(writer)
+        local = WireClient(reader, writer)
+        user = getpass.getuser()
+        await local.send("hello", nick=f"{user}-test", protocol=1)
+        welcome = await local.next_of("welcome")
+        assert welcome["local_user"] == user
+        local.nick = welcome["nick"]
+        for client in (secure, plain, local):
+            await client.join("everyone")
+        big = "x" * 7000  # several TLS records in one frame
+        await secure.send("say", room="everyone", text=big)
+        for client in (plain, local):
+            assert (await client.expect("message"))["text"] == big
+        await local.send("say", room="everyone", text="from the socket")
+        assert (await secure.expect("message", nick=local.nick))["text"] == "from the socket"
+    finally:
+        for writer in writers:
+            writer.close()
+        server.stop()
+    assert not pathlib.Path(sock_path).exists()  # removed on the way out
+
+
+async def test_mismatched_protocols_fail_clearly(
+    backend: str, certificate: tuple[str, str, ssl.SSLContext], tmp_path: pathlib.Path
+) -> None:
+    cert, key, client_tls = certificate
+    server, urls = await served(backend, cert, key, str(tmp_path / "chat.sock"))
+    try:
+        # Plain text to the TLS port: closed, and the log says why.
+        host, port = address(urls["tls"])
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(frame(b'{"type":"hello","nick":"x","protocol":1}'))
+        assert await asyncio.wait_for(reader.read(100), WAIT) == b""
+        writer.close()
+        if backend not in ("asyncio", "uvloop"):  # their TLS is the event loop's own
+            assert await server.logged("plain text to the TLS port")
+        # TLS to the plain port: the client's handshake fails; nothing hangs.
+        host, port = address(urls["tcp"])
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            await asyncio.wait_for(
+                asyncio.open_connection(host, port, ssl=client_tls, server_hostname="127.0.0.1"),
+                WAIT,
+            )
+        # A handshake that never comes is dropped within the hello window (1 s here).
+        host, port = address(urls["tls"])
+        reader, writer = await asyncio.open_connection(host, port)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert await asyncio.wait_for(reader.read(100), WAIT) == b""
+        assert loop.time() - started < WAIT
+        writer.close()
+    finally:
+        server.stop()
