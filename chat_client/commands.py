@@ -151,6 +151,48 @@ def nick_arg(arg: str) -> str:
     return normalize_nick(arg)
 
 
+# Whole arguments: a command that takes one name refuses more words rather than use the first
+# (`/nick has space` must not rename to `has`). Names never hold a space (protocol/names.py).
+
+
+def _usage_of(name: str) -> str:
+    spec = lookup(name)
+    return spec.usage if spec is not None else f"/{name}"
+
+
+def one_room(name: str, arg: str) -> str:
+    """The ROOM of `/leave ROOM`, `/who ROOM`...: one word; ValueError otherwise."""
+    words = arg.split()
+    if not words:
+        raise ValueError(f"usage: {_usage_of(name)}")
+    if len(words) > 1:
+        raise ValueError(f"a room name has no spaces: {_usage_of(name)}")
+    return room_arg(words[0])
+
+
+def one_nick(name: str, arg: str) -> str:
+    """The NICK of `/nick NEW`: one word; ValueError otherwise."""
+    words = arg.split()
+    if not words:
+        raise ValueError(f"usage: {_usage_of(name)}")
+    if len(words) > 1:
+        raise ValueError(f"a nick has no spaces: {_usage_of(name)}")
+    return nick_arg(words[0])
+
+
+def join_args(arg: str) -> tuple[str, str | None]:
+    """ROOM and KEY of `/join ROOM [KEY]`; ValueError for no word or more than two.
+
+    A room name never holds a space, so a second word can only be the room's key.
+    """
+    words = arg.split()
+    if not words:
+        raise ValueError(f"usage: {_usage_of('join')}")
+    if len(words) > 2:
+        raise ValueError(f"a room name has no spaces, and a key is one word: {_usage_of('join')}")
+    return room_arg(words[0]), words[1] if len(words) == 2 else None
+
+
 #: `/history` without N fetches this many; the server takes 1 to 200.
 HISTORY_PAGE = 50
 #: `before` for a `history` request when the client holds no message of the room yet.
@@ -162,7 +204,8 @@ def history_limit(arg: str) -> int:
     if not arg:
         return HISTORY_PAGE
     try:
-        limit = int(arg.split()[0])
+        (word,) = arg.split()
+        limit = int(word)
     except ValueError:
         raise ValueError("usage: /history [N], N a number from 1 to 200") from None
     if not 1 <= limit <= 200:

@@ -27,12 +27,14 @@ from chat_client.commands import (
     MODERATION_HELP,
     NEWEST,
     history_limit,
+    join_args,
     lookup,
     nick_arg,
+    one_nick,
+    one_room,
     passwd_args,
     quit_reason,
     request_error,
-    room_arg,
     say_text,
     split_command,
 )
@@ -135,15 +137,14 @@ class PlainClient:
         if spec is not None and spec.name in MODERATION_COMMANDS:
             return moderation_request(spec.name, rest, self.room)
         match command:
-            case "join" | "j" if 1 <= len(rest.split()) <= 2:
-                room, *key = rest.split()
-                room = room_arg(room)
+            case "join" | "j":
+                room, key = join_args(rest)
                 self.room = room
-                if key:
-                    self._keys[name_key(room)] = key[0]
-                return Join(room=room, key=key[0] if key else None)
+                if key is not None:
+                    self._keys[name_key(room)] = key
+                return Join(room=room, key=key)
             case "leave" | "part":
-                leave_room = room_arg(rest) if rest else self.room
+                leave_room = one_room("leave", rest) if rest else self.room
                 if leave_room is None:
                     return "! usage: /leave ROOM"
                 return Leave(room=leave_room)
@@ -154,10 +155,10 @@ class PlainClient:
                 if self.room is None:
                     return "! join a room first: /join ROOM"
                 return Say(room=self.room, text=rest, action=True)
-            case "nick" if rest:
-                return ChangeNick(nick=nick_arg(rest))
+            case "nick":
+                return ChangeNick(nick=one_nick("nick", rest))
             case "who" | "names":
-                who_room = room_arg(rest) if rest else self.room
+                who_room = one_room("who", rest) if rest else self.room
                 return Who(room=who_room) if who_room else "! usage: /who ROOM"
             case "rooms" | "list":
                 return ListRooms()

@@ -11,11 +11,13 @@ from chat_client.commands import (
     MODERATION_HELP,
     NEWEST,
     history_limit,
+    join_args,
     lookup,
     nick_arg,
+    one_nick,
+    one_room,
     passwd_args,
     request_error,
-    room_arg,
     say_text,
     split_command,
 )
@@ -118,32 +120,32 @@ class SlashCommands:
         self.screen.notice(f"usage: {spec.usage}", error=True)
 
     def cmd_join(self, arg: str) -> None:
-        words = arg.split()
         current = self.screen.conversations.current
-        if not words and current.kind is Kind.ROOM and not current.joined:
+        if not arg and current.kind is Kind.ROOM and not current.joined:
             room, key = current.name, None  # in a room we were kicked from: rejoin it
-        elif 1 <= len(words) <= 2:
-            room, key = room_arg(words[0]), words[1] if len(words) == 2 else None
         else:
-            return self._usage("join")
+            room, key = join_args(arg)
         conv = self.screen.conversations.get(room_key(room))
         if conv is not None and conv.joined:
             self.screen.switch_to(conv.key)
-            return None
+            return
         self.screen.switch_on_join.add(room_key(room))
+        if key is not None:
+            # Never the key itself: it is kept out of sight like a password.
+            self.screen.notice(f"joining #{room} with the key given after its name")
         self._submit(Join(room=room, key=key))
-        return None
 
     def cmd_leave(self, arg: str) -> None:
         current = self.screen.conversations.current
         if not arg and current.kind is Kind.DM:
             self.screen.drop_conversation(current)
             return
-        room = arg.split()[0] if arg else (current.name if current.kind is Kind.ROOM else "")
-        if not room:
-            return self._usage("leave")
         if arg:
-            room = room_arg(room)
+            room = one_room("leave", arg)
+        elif current.kind is Kind.ROOM:
+            room = current.name
+        else:
+            return self._usage("leave")
         self._submit(Leave(room=room))
         return None
 
@@ -172,11 +174,11 @@ class SlashCommands:
     def cmd_nick(self, arg: str) -> None:
         if not arg:
             return self._usage("nick")
-        self._submit(ChangeNick(nick=nick_arg(arg.split()[0])))
+        self._submit(ChangeNick(nick=one_nick("nick", arg)))
         return None
 
     def cmd_who(self, arg: str) -> None:
-        room = room_arg(arg.split()[0]) if arg else getattr(self._current_room(), "name", "")
+        room = one_room("who", arg) if arg else getattr(self._current_room(), "name", "")
         if not room:
             return self._usage("who")
         self.screen.who_requested.add(room_key(room))
