@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 import platformdirs
 
-from chat_server import __version__
+from chat_server import __version__, selfsigned
 from chat_server.backends import BACKENDS, DEFAULT_BACKEND, BackendUnavailable, load_backend
 from chat_server.backends.base import DEFAULT_WORKERS, SELECTORS, ServeOptions
 from chat_server.backends.lifecycle import clients_allowed, raise_nofile_limit
@@ -268,6 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tls-cert", default=None, metavar="PEM", help="for tls:// listeners")
     parser.add_argument("--tls-key", default=None, metavar="PEM", help="for tls:// listeners")
     parser.add_argument(
+        "--tls-self-signed",
+        action="store_true",
+        help="without --tls-cert/--tls-key: a key and self-signed certificate made once in the "
+        "data directory (clients pin its SHA-256 fingerprint, printed at start)",
+    )
+    parser.add_argument(
         "--unix-mode",
         type=lambda text: int(text, 8),
         default=0o660,
@@ -338,9 +344,21 @@ def open_all(args: argparse.Namespace) -> tuple[list[Listener], ssl.SSLContext |
     specs = [parse_listen(url) for url in urls]
     tls = None
     if any(spec.kind == "tls" for spec in specs):
-        if args.tls_cert is None or args.tls_key is None:
-            raise ListenError("a tls:// listener needs --tls-cert and --tls-key")
-        tls = server_context(args.tls_cert, args.tls_key)
+        cert, key = args.tls_cert, args.tls_key
+        if (cert is None or key is None) and args.tls_self_signed:
+            cert_path, key_path, made = selfsigned.ensure(default_data_dir())
+            cert, key = str(cert_path), str(key_path)
+            log.info(
+                "%s self-signed certificate %s, SHA-256 fingerprint %s",
+                "made a" if made else "using the",
+                cert,
+                selfsigned.fingerprint(cert_path),
+            )
+        if cert is None or key is None:
+            raise ListenError(
+                "a tls:// listener needs --tls-cert and --tls-key (or --tls-self-signed)"
+            )
+        tls = server_context(cert, key)
     opened: list[Listener] = []
     try:
         for spec in specs:
@@ -436,9 +454,14 @@ def fit_descriptors(config: CoreConfig, backend: str) -> CoreConfig:
     return config
 
 
+def default_data_dir() -> pathlib.Path:
+    """The user's data directory (platformdirs: ~/.local/share/wirechat)."""
+    return pathlib.Path(platformdirs.user_data_dir("wirechat"))
+
+
 def default_db_path() -> pathlib.Path:
-    """`wirechat.db` in the user's data directory (platformdirs: ~/.local/share/wirechat)."""
-    return pathlib.Path(platformdirs.user_data_dir("wirechat")) / "wirechat.db"
+    """`wirechat.db` in the user's data directory."""
+    return default_data_dir() / "wirechat.db"
 
 
 def store_from(args: argparse.Namespace) -> Store:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import hashlib
 import pathlib
 import re
 import ssl
@@ -128,5 +129,33 @@ async def test_mismatched_protocols_fail_clearly(
         assert await asyncio.wait_for(reader.read(100), WAIT) == b""
         assert loop.time() - started < WAIT
         writer.close()
+    finally:
+        server.stop()
+
+
+async def test_a_self_signed_certificate_is_made_once_and_pinned_by_fingerprint() -> None:
+    server = ServerProcess("asyncio", "--listen", "tls://127.0.0.1:0", "--tls-self-signed")
+    try:
+        server.start()
+        assert await server.logged("SHA-256 fingerprint")
+        made = re.search(
+            r"made a self-signed certificate (\S+), SHA-256 fingerprint (\S+)", server.output()
+        )
+        assert made is not None
+        cert_path, pinned = made.group(1), made.group(2)
+        assert await server.logged("INFO serving ")
+        found = _SERVING.search(server.output())
+        assert found is not None
+        host, port = address(found.group(1).split()[0])
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # trust on first use: the fingerprint decides
+        _, writer = await asyncio.open_connection(host, port, ssl=context)
+        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        seen = hashlib.sha256(der).hexdigest().upper()
+        assert ":".join(seen[i : i + 2] for i in range(0, 64, 2)) == pinned
+        writer.close()
+        server.restart()  # the same certificate again, not a new one
+        assert await server.logged(f"using the self-signed certificate {cert_path}")
     finally:
         server.stop()
