@@ -126,9 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--stores",
         type=_store_list,
         default=["memory"],
-        help="stores each backend runs with, side by side: memory (--db :memory:) and sqlite "
-        "(a fresh database file per server, --durability normal), reported as e.g. asyncio "
-        "and asyncio+sqlite; the baselines run once (default: memory)",
+        help="stores each backend runs with, side by side: memory (--db :memory:), sqlite "
+        "(a fresh database file per server, --durability normal) and tls (the memory store "
+        "served and reached over TLS: the cost of encryption), reported as e.g. asyncio, "
+        "asyncio+sqlite and asyncio+tls; the baselines run once (default: memory)",
     )
     parser.add_argument(
         "--scenario",

@@ -14,6 +14,7 @@ import gc
 import json
 import os
 import re
+import ssl
 import time
 from array import array
 from collections.abc import Awaitable
@@ -66,6 +67,7 @@ class Job:
     flooder_address: str = "127.0.0.2"  # flood: local address the flooder binds to
     pin: bool = True
     members: list[int] = field(default_factory=list)
+    tls: bool = False  # connect with TLS (the server's certificate is not checked)
 
 
 # ----------------------------------------------------------------- plumbing
@@ -99,6 +101,17 @@ class Channel:
         # The event loop made the pipe non-blocking; a large result must still go out whole.
         os.set_blocking(self.conn.fileno(), True)
         self.conn.send((kind, body))
+
+
+def client_tls(job: Job) -> ssl.SSLContext | None:
+    """For a TLS run: a client context that encrypts and checks nothing (the bench measures
+    the cost of the encryption, not of trust)."""
+    if not job.tls:
+        return None
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 class Failure(Exception):
@@ -409,7 +422,7 @@ async def connect_members(
             member = Member(gen, index, job.kind, room_of(index))
             members.append(member)
             await bounded(
-                loop.create_connection(lambda: member, job.host, job.port),
+                loop.create_connection(lambda: member, job.host, job.port, ssl=client_tls(job)),
                 CONNECT_TIMEOUT,
                 f"connection {index}",
             )
@@ -632,7 +645,7 @@ async def churn_run(job: Job, chan: Channel) -> dict[str, Any]:
         proto = Session(nick, f"churn{job.worker}s{slot}")
         try:
             await bounded(
-                loop.create_connection(lambda: proto, job.host, job.port),
+                loop.create_connection(lambda: proto, job.host, job.port, ssl=client_tls(job)),
                 CONNECT_TIMEOUT,
                 "churn connect",
             )
@@ -941,7 +954,7 @@ async def flood_observers(job: Job, chan: Channel) -> dict[str, Any]:
         run.orders.setdefault(observer.room, wire.OrderCheck())
         run.observers.append(observer)
         await bounded(
-            loop.create_connection(lambda o=observer: o, job.host, job.port),  # type: ignore[misc]
+            loop.create_connection(lambda o=observer: o, job.host, job.port, ssl=client_tls(job)),
             CONNECT_TIMEOUT,
             f"observer {index}",
         )
@@ -983,10 +996,11 @@ async def flood_flooder(job: Job, chan: Channel) -> dict[str, Any]:
             flooder = Flooder("flood")
             await bounded(
                 loop.create_connection(
-                    lambda f=flooder: f,  # type: ignore[misc]
+                    lambda f=flooder: f,
                     job.host,
                     job.port,
                     local_addr=(job.flooder_address, 0),
+                    ssl=client_tls(job),
                 ),
                 CONNECT_TIMEOUT,
                 "flooder connection",

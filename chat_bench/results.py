@@ -295,6 +295,11 @@ def issue_targets(
         if backend in ("asyncio", "uvloop"):
             for n in (100, 1000):
                 targets.append(Target("fanout", sqlite, n, "deliveries_per_s", 1.0, "redis"))
+    for backend in ("asyncio", "uvloop", "selectors"):  # TLS costs: the event-loop backends
+        for n in (100, 1000):
+            targets.append(
+                Target("fanout", server_label(backend, "tls"), n, "deliveries_per_s", 0.7, backend)
+            )
     for backend in backends:
         sqlite = server_label(backend, "sqlite")
         targets.append(Target("store", sqlite, None, "history_p99_ms", 5.0, None, at_least=False))

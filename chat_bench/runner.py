@@ -22,7 +22,9 @@ SERVER_CPU = 0
 LOAD_CPU = 1
 BASELINES = ("naive", "redis")
 #: Stores a chat_server can keep its rooms in (`--stores`); `memory` is the default.
-STORES = ("memory", "sqlite")
+#: What a chat server runs on: its store, or `tls` (the memory store over TLS, a certificate of
+#: its own made at start: the cost of encryption, against plain TCP in the same run).
+STORES = ("memory", "sqlite", "tls")
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -139,7 +141,7 @@ class ServerProc:
 
     def _db_args(self) -> list[str]:
         db = self.db
-        if db is None and self.store == "memory":
+        if db is None and self.store in ("memory", "tls"):
             return ["--db", ":memory:"]
         if db is None and self.store != "sqlite":
             raise ServerFailed(f"unknown store {self.store!r} (known: {', '.join(STORES)})")
@@ -161,7 +163,11 @@ class ServerProc:
         if self.name == "naive":
             return [sys.executable, "-m", "chat_bench.naive", "--host", self.host, "--port", port]
         cmd = [sys.executable, "-m", "chat_server", "--backend", self.name]
-        cmd += ["--host", self.host, "--port", port, "--log-level", "warning"]
+        if self.store == "tls":
+            cmd += ["--listen", f"tls://{self.host}:{port}", "--tls-self-signed"]
+        else:
+            cmd += ["--host", self.host, "--port", port]
+        cmd += ["--log-level", "warning"]
         cmd += self._db_args()
         if self.max_outbuf is not None:
             cmd += ["--max-outbuf", str(self.max_outbuf)]
@@ -177,6 +183,10 @@ class ServerProc:
             cmd = ["taskset", "-c", str(SERVER_CPU), *cmd]
         self._log = tempfile.NamedTemporaryFile(prefix="chat-bench-", suffix=".log")  # noqa: SIM115 (closed in stop)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if self.store == "tls":  # the self-signed certificate is made in a directory of its own
+            if self._db_dir is None:
+                self._db_dir = tempfile.mkdtemp(prefix="chat-bench-tls-")
+            env["XDG_DATA_HOME"] = self._db_dir
         spawned = time.monotonic()
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, env=env

@@ -234,6 +234,7 @@ def _room(server: ServerProc, result: RunResult, settings: Settings) -> None:
     rate = settings.rate / n  # messages per second offered to the room
     base = Job(
         scenario=result.scenario,
+        tls=server.store == "tls",
         kind=server.kind,
         host=server.host,
         port=server.port,
@@ -322,6 +323,7 @@ def _idle(server: ServerProc, result: RunResult, settings: Settings) -> None:
     rss0 = server.rss_kib()
     base = Job(
         scenario="idle",
+        tls=server.store == "tls",
         kind=server.kind,
         host=server.host,
         port=server.port,
@@ -362,6 +364,7 @@ def _churn(server: ServerProc, result: RunResult, settings: Settings) -> None:
     slots = result.clients
     base = Job(
         scenario="churn",
+        tls=server.store == "tls",
         kind=server.kind,
         host=server.host,
         port=server.port,
@@ -456,6 +459,7 @@ def _flood(server: ServerProc, result: RunResult, settings: Settings) -> None:
     n = result.clients
     base = Job(
         scenario="flood",
+        tls=server.store == "tls",
         kind=server.kind,
         host=server.host,
         port=server.port,
