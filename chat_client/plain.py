@@ -67,6 +67,7 @@ from protocol import (
     SendDm,
     ServerMessage,
     SetTopic,
+    Topic,
     Unregister,
     Who,
     encode_body,
@@ -77,7 +78,7 @@ from protocol.names import name_key
 PING_INTERVAL = 30.0
 HELP = (
     "commands: /join ROOM [KEY], /leave [ROOM], /msg NICK TEXT, /me ACTION, /nick NEW, "
-    "/who [ROOM], /rooms, /topic TEXT, /history [N], /search WORDS, /login PASSWORD, "
+    "/who [ROOM], /rooms, /topic [TEXT], /history [N], /search WORDS, /login PASSWORD, "
     "/register PASSWORD, /passwd OLD NEW, /unregister PASSWORD, /quit [REASON], /help; "
     "other lines are said in the current room\nmoderation (the current room; kill, wall and "
     "server bans: admins): "
@@ -102,6 +103,8 @@ class _RoomSeen:
     ids: set[int] = field(default_factory=set)
     complete: bool = False
     key: str | None = field(default=None, repr=False)  # the room's key, for rejoining
+    topic: str = ""
+    topic_by: str = ""
 
 
 class PlainClient:
@@ -112,6 +115,8 @@ class PlainClient:
         self.nick = ""
         self.rooms: dict[str, _RoomSeen] = {}  # the rooms we are in, by name_key
         self._keys: dict[str, str] = {}  # keys of joins sent, by name_key
+        #: Lines to print after the event `track` was given (our own leave).
+        self.notes: list[str] = []
 
     def parse(self, line: str) -> _Message | Login | str | None:
         """A request to send, a login to make, a local notice to print, or None for nothing.
@@ -130,7 +135,7 @@ class PlainClient:
         split = split_command(line)
         if split is None:
             if self.room is None:
-                return "! join a room first: /join ROOM"
+                return self._no_room()
             return Say(room=self.room, text=say_text(line))
         command, rest = split
         spec = lookup(command)
@@ -138,11 +143,7 @@ class PlainClient:
             return moderation_request(spec.name, rest, self.room)
         match command:
             case "join" | "j":
-                room, key = join_args(rest)
-                self.room = room
-                if key is not None:
-                    self._keys[name_key(room)] = key
-                return Join(room=room, key=key)
+                return self._join(rest)
             case "leave" | "part":
                 leave_room = one_room("leave", rest) if rest else self.room
                 if leave_room is None:
@@ -153,7 +154,7 @@ class PlainClient:
                 return SendDm(to=nick_arg(to), text=text)
             case "me" if rest:
                 if self.room is None:
-                    return "! join a room first: /join ROOM"
+                    return self._no_room()
                 return Say(room=self.room, text=rest, action=True)
             case "nick":
                 return ChangeNick(nick=one_nick("nick", rest))
@@ -162,13 +163,17 @@ class PlainClient:
                 return Who(room=who_room) if who_room else "! usage: /who ROOM"
             case "rooms" | "list":
                 return ListRooms()
-            case "topic" if self.room is not None:
+            case "topic":
+                if self.room is None:
+                    return self._no_room()
+                if not rest:
+                    return self._topic(self.room)
                 return SetTopic(room=self.room, topic=rest)
             case "history" | "more":
                 return self._history(rest)
             case "search" | "find" if rest:
                 if self.room is None:
-                    return "! join a room first: /join ROOM"
+                    return self._no_room()
                 return Search(room=self.room, query=rest)
             case "login" if rest:
                 return Login(check_password(rest))
@@ -185,9 +190,33 @@ class PlainClient:
                 return HELP
         return f"! unknown command or missing argument: /{command} (try /help)"
 
+    def _join(self, rest: str) -> Join | str:
+        room, key = join_args(rest)
+        seen = self.rooms.get(name_key(room))
+        if seen is not None:
+            self.room = seen.name  # a room we are in: talk there, no join to send
+            return f"* talking in [{inert(seen.name)}] now"
+        self.room = room
+        if key is not None:
+            self._keys[name_key(room)] = key
+        return Join(room=room, key=key)
+
+    def _no_room(self) -> str:
+        """Why a line for the current room was not sent: there is none (never joined, or left)."""
+        rooms = ", ".join(inert(seen.name) for seen in self.rooms.values())
+        also = f" (you are in: {rooms})" if rooms else ""
+        return f"! not sent: you are in no room now; /join ROOM first{also}"
+
+    def _topic(self, room: str) -> str:
+        """`/topic` without text: the current room's topic, as the server last said it."""
+        seen = self.rooms.get(name_key(room))
+        if seen is None or not seen.topic:
+            return f"[{inert(room)}] no topic is set; /topic TEXT sets one"
+        return f"[{inert(seen.name)}] topic by {inert(seen.topic_by)}: {inert(seen.topic)}"
+
     def _history(self, rest: str) -> GetHistory | str:
         if self.room is None:
-            return "! join a room first: /join ROOM"
+            return self._no_room()
         limit = history_limit(rest)
         seen = self.rooms.get(name_key(self.room))
         if seen is not None and seen.complete:
@@ -209,6 +238,16 @@ class PlainClient:
                 room.key = self._keys.pop(name_key(event.room), room.key)
             case Left() | Kicked() if name_key(event.nick) == name_key(self.nick):
                 self.rooms.pop(name_key(event.room), None)
+                if self.room is not None and name_key(self.room) == name_key(event.room):
+                    # Lines must not go on to a room we are not in: nowhere, until a join.
+                    self.room = None
+                    self.notes.append(
+                        "* you are in no room now: lines are not sent until /join ROOM"
+                    )
+            case Topic():
+                seen = self.rooms.get(name_key(event.room))
+                if seen is not None:
+                    seen.topic, seen.topic_by = event.topic, event.nick
             case NickChanged() if name_key(event.old) == name_key(self.nick):
                 self.nick = event.new
             case ChatMessage():
@@ -299,6 +338,14 @@ async def run_plain(
             await reader
 
 
+def _print_notes(client: PlainClient, out: Callable[[str], None], as_json: bool) -> None:
+    """The client's own lines about the last event (none in --json: frames only)."""
+    if not as_json:
+        for note in client.notes:
+            out(note)
+    client.notes.clear()
+
+
 class _LoginRefused(Exception):
     """`hello` was refused (already reported)."""
 
@@ -378,6 +425,7 @@ async def _connection(
                 out(show(event))  # bots get every frame as the server sent it
             elif shown is not None:
                 out(show(shown))
+            _print_notes(client, out, as_json)
             if isinstance(event, Error) and event.fatal:
                 status = 1
             if isinstance(event, Bye):

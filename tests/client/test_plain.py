@@ -31,7 +31,7 @@ def test_lines_and_commands() -> None:
     assert client.parse("   ") is None
     assert "unknown command" in str(client.parse("/frobnicate"))
     assert "unknown command" in str(client.parse("/msg bob"))
-    assert "join a room first" in str(PlainClient(None).parse("hi"))
+    assert "you are in no room now; /join ROOM first" in str(PlainClient(None).parse("hi"))
 
 
 def test_hostile_text_is_printed_inert() -> None:
