@@ -60,6 +60,15 @@ class Conversation:
         self.ids.clear()
         self.history_complete = False
 
+    def forget_room(self) -> None:
+        """A new server instance: what the old one said of this room (members, topic, roles,
+        mutes, modes, bans, message ids) means nothing now; the rejoin says it again. The log
+        stays."""
+        self.members = []
+        self.topic = self.topic_by = ""
+        self.roles = RoomRoles()
+        self.forget_ids()
+
     @property
     def label(self) -> str:
         return {Kind.ROOM: "#", Kind.DM: "@", Kind.SERVER: ""}[self.kind] + self.name

@@ -69,6 +69,7 @@ from protocol import (
     SetTopic,
     Topic,
     Unregister,
+    Welcome,
     Who,
     encode_body,
 )
@@ -115,7 +116,8 @@ class PlainClient:
         self.nick = ""
         self.rooms: dict[str, _RoomSeen] = {}  # the rooms we are in, by name_key
         self._keys: dict[str, str] = {}  # keys of joins sent, by name_key
-        #: Lines to print after the event `track` was given (our own leave).
+        self.instance: str | None = None  # the server's, from the last welcome
+        #: Lines to print after the event `track` was given (our own leave, a restart).
         self.notes: list[str] = []
 
     def parse(self, line: str) -> _Message | Login | str | None:
@@ -224,6 +226,25 @@ class PlainClient:
         before = min(seen.ids) if seen is not None and seen.ids else NEWEST
         return GetHistory(room=self.room, before=before, limit=limit)
 
+    def _restarted(self) -> None:
+        """A new server instance: its ids and rooms are not the old one's. What was printed
+        stays printed; what is known of each room is forgotten until the rejoin says it."""
+        for seen in self.rooms.values():
+            seen.ids.clear()
+            seen.complete = False
+            seen.topic = seen.topic_by = ""
+        self.notes.append("* the server restarted: its rooms are rejoined from scratch")
+
+    def rejoins(self) -> list[Join]:
+        """The joins of a new connection, one per room we are in, from the last message seen.
+        Topics are forgotten meanwhile: the server sends one on join only when it is set."""
+        for seen in self.rooms.values():
+            seen.topic = seen.topic_by = ""
+        return [
+            Join(room=seen.name, since=self.last_id(seen.name), key=seen.key)
+            for seen in self.rooms.values()
+        ]
+
     def last_id(self, room: str) -> int | None:
         seen = self.rooms.get(name_key(room))
         return max(seen.ids) if seen is not None and seen.ids else None
@@ -244,6 +265,10 @@ class PlainClient:
                     self.notes.append(
                         "* you are in no room now: lines are not sent until /join ROOM"
                     )
+            case Welcome():
+                if self.instance is not None and event.instance != self.instance:
+                    self._restarted()
+                self.instance = event.instance
             case Topic():
                 seen = self.rooms.get(name_key(event.room))
                 if seen is not None:
@@ -378,13 +403,15 @@ async def _connection(
         out(f"! no welcome from server: {inert(str(exc))}")
         raise _LoginRefused from None
     client.nick = welcome.nick
+    client.track(welcome)
     out(show(welcome))
+    _print_notes(client, out, as_json)
     if first:
         if client.room:
             await conn.send(Join(room=client.room))
     else:
-        for seen in list(client.rooms.values()):
-            await conn.send(Join(room=seen.name, since=client.last_id(seen.name), key=seen.key))
+        for join in client.rejoins():
+            await conn.send(join)
     login: Login | None = None
 
     async def read_input() -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from chat_client import modtext
 from chat_client.accounts import explain
-from chat_client.conversations import SERVER_KEY, Conversation, room_key
+from chat_client.conversations import SERVER_KEY, Conversation, Kind, room_key
 from chat_client.render import (
     mention_pattern,
     message_line,
@@ -176,10 +176,20 @@ class ServerEvents:
             self.screen.log_to(server, system_line(None, "motd: ", quoted(event.welcome.motd)))
         self._gap_fill.clear()
         if event.restarted:
-            # Ids of the old instance mean nothing to the new one: page back from scratch.
+            # A clean slate: ids, members, topics, roles and modes of the old instance mean
+            # nothing to the new one. The rejoins say the new server's; the logs stay.
             for conv in self.screen.conversations.items.values():
-                conv.forget_ids()
+                if conv.kind is Kind.ROOM:
+                    conv.forget_room()
+                else:
+                    conv.forget_ids()
+        elif event.reconnect:
+            # The server sends a room's topic on join only when one is set: one cleared while
+            # we were away would otherwise stay on screen.
+            for conv in self.screen.joined_rooms():
+                conv.topic = conv.topic_by = ""
         if event.reconnect:
+            self.screen.refresh_chrome()
             why = "reconnected (the server restarted)" if event.restarted else "reconnected"
             for conv in self.screen.joined_rooms():
                 self._gap_fill.add(conv.key)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from chat_client.plain import PlainClient, run_plain
 from protocol import (
     ChatMessage,
+    Join,
     Joined,
     Kicked,
     Left,
@@ -17,7 +18,7 @@ from protocol import (
     Topic,
 )
 from tests.client.apptest import peer, recv_until
-from tests.client.fakeserver import TS
+from tests.client.fakeserver import TS, welcome
 from tests.client.inprocess import InProcessServer
 
 
@@ -58,6 +59,29 @@ def test_after_leaving_the_current_room_lines_go_nowhere() -> None:
     assert client.room == "dev" and client.notes == []
     client.track(Kicked(room="dev", nick="alice", by="carol", ts=TS))
     assert client.room is None
+
+
+def test_a_new_instance_forgets_topics_and_ids() -> None:
+    client = _in(PlainClient("lobby"), "lobby")
+    client.track(welcome("alice", instance="one"))
+    client.track(Topic(room="lobby", topic="old", nick="bob"))
+    client.track(ChatMessage(id=7, room="lobby", nick="bob", text="x", action=False, ts=TS))
+    client.track(welcome("alice", instance="one"))  # the same server again
+    assert client.last_id("lobby") == 7 and client.notes == []
+    assert client.parse("/topic") == "[lobby] topic by bob: old"
+    client.track(welcome("alice", instance="two"))
+    assert client.last_id("lobby") is None
+    assert client.parse("/topic") == "[lobby] no topic is set; /topic TEXT sets one"
+    assert client.notes == ["* the server restarted: its rooms are rejoined from scratch"]
+    assert client.rejoins() == [Join(room="lobby", since=None)]
+
+
+def test_rejoins_forget_the_topic_until_the_server_says_it() -> None:
+    client = _in(PlainClient("lobby"), "lobby")
+    client.track(Topic(room="lobby", topic="old", nick="bob"))
+    client.track(ChatMessage(id=7, room="lobby", nick="bob", text="x", action=False, ts=TS))
+    assert client.rejoins() == [Join(room="lobby", since=7)]
+    assert client.parse("/topic") == "[lobby] no topic is set; /topic TEXT sets one"
 
 
 async def _until(out: list[str], test: Callable[[str], bool], timeout: float = 10.0) -> str:
