@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from typing import ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
 
+from chat_client.login_name import default_nick
 from chat_client.palette import ChatCommands
 from chat_client.screens.chat import ChatScreen
 from chat_client.screens.connect import ConnectRequest, ConnectScreen
@@ -55,7 +55,7 @@ class ChatApp(App[None]):
             self.ask_where()
 
     def ask_where(self, error: str = "") -> None:
-        nick = self.nick or os.environ.get("USER", "")
+        nick = self.nick or default_nick()
         screen = ConnectScreen(
             self.host,
             self.port,
@@ -83,6 +83,7 @@ class ChatApp(App[None]):
             rooms=[self.room] if self.room else [],
             keys=keys,
             ping_interval=self.ping_interval,
+            retry_first=False,  # a wrong host or port: the form comes back, with the error
         )
         self.push_screen(
             ChatScreen(session, f"{request.host}:{request.port}", cursor_blink=self.cursor_blink)
@@ -94,6 +95,11 @@ class ChatApp(App[None]):
         if event.error is not None and event.error.code == ErrorCode.BAD_LOGIN:
             self.account_password = None  # refused: the form asks for it again, empty
         self.ask_where(f"the server said: {event.reason}")
+
+    def on_chat_screen_unreachable(self, event: ChatScreen.Unreachable) -> None:
+        if isinstance(self.screen, ChatScreen):
+            self.pop_screen()
+        self.ask_where(f"{event.reason} (is the server running there?)")
 
     async def action_quit(self) -> None:
         if isinstance(self.screen, ChatScreen):

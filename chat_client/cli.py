@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import os
 import sys
 
 from chat_client.accounts import ENV_VAR, account_password
+from chat_client.login_name import default_nick
 from chat_client.probe import PROBE_TIMEOUT, run_probe
 
 
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.plain:
         from chat_client.plain import run_plain
 
-        nick = args.nick or getpass.getuser()
+        nick = args.nick or default_nick()
         try:
             return asyncio.run(
                 run_plain(

@@ -29,6 +29,11 @@ reconnect logs in with the account's name and then asks for the nick again.
 Rooms with a key: the key a `join` carried (or the key we set with `mode`) is kept with the
 room, and the rejoins after a reconnect carry it. A room we were kicked from is not rejoined.
 
+First connection: a UI that asks where to connect makes the session with `retry_first=False`:
+if the very first attempt finds nothing listening, or nothing that says `welcome`, `run` ends
+with `Unreachable` instead of retrying (a wrong host or port is better asked again). Once
+connected, a lost connection is always retried.
+
 Offline policy: chat lines (`say`, `dm`) and joins submitted while offline are kept in order
 in an outbox and sent after the next successful reconnect and rejoin (the UI marks them as
 queued). Nothing submitted is silently dropped: `submit` says whether it went out now.
@@ -155,6 +160,14 @@ class Rejected:
 
 
 @dataclass(frozen=True, slots=True)
+class Unreachable:
+    """The first connection failed (nothing listens there, or no `welcome` came) and the
+    session was made with `retry_first=False`: it stopped, so the UI can ask again."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Halted:
     """The session stopped reconnecting because of `error` (`replaced`, `killed`, a server
     ban, or a refused login on a reconnect); `Session.retry_now()` or `Session.login()`
@@ -164,7 +177,14 @@ class Halted:
 
 
 SessionEvent = (
-    ServerMessage | StateChanged | Connected | RoundTrip | Rejected | OutboxDrained | Halted
+    ServerMessage
+    | StateChanged
+    | Connected
+    | RoundTrip
+    | Rejected
+    | OutboxDrained
+    | Halted
+    | Unreachable
 )
 
 
@@ -217,8 +237,12 @@ class Session:
         ping_timeout: float = 45.0,
         connect_timeout: float = 5.0,
         backoff: Backoff | None = None,
+        retry_first: bool = True,
     ) -> None:
         self.host = host
+        #: Whether to keep trying when the very first connection fails; if not, `run` ends
+        #: with `Unreachable` (a wrong address is better asked again than retried forever).
+        self.retry_first = retry_first
         self.port = port
         self.nick = nick
         self.password = password
@@ -343,9 +367,11 @@ class Session:
             reason = ""
             wait_at_least = 0.0
             halt: Error | None = None
+            unreachable = False  # no server there: nothing listens, or nothing says welcome
             try:
                 conn = await ChatConnection.open(self.host, self.port, self.connect_timeout)
             except (OSError, TimeoutError) as exc:
+                unreachable = True
                 reason = f"cannot connect to {self.host}:{self.port}: {exc or 'timed out'}"
             else:
                 wanted = self.nick
@@ -376,7 +402,8 @@ class Session:
                     wait_at_least = float(exc.error.retry_after or 0)
                 except (ConnectionClosed, TimeoutError, OSError) as exc:
                     await conn.close()
-                    reason = f"no welcome from server: {exc or 'timed out'}"
+                    unreachable = True
+                    reason = f"no welcome from {self.host}:{self.port}: {exc or 'timed out'}"
                 else:
                     attempt = 0
                     rename = wanted if name_key(welcome.nick) != name_key(wanted) else None
@@ -385,6 +412,10 @@ class Session:
                     halt, self._halt = self._halt, None
             if self._stopped:
                 break
+            if unreachable and not reconnect and not self.retry_first:
+                self._set_state(ConnState.OFFLINE, reason=reason)
+                emit(Unreachable(reason))
+                return
             if halt is not None:
                 await self._halted(halt)
                 attempt = 0
@@ -581,5 +612,6 @@ __all__ = [
     "Session",
     "SessionEvent",
     "StateChanged",
+    "Unreachable",
     "halts",
 ]

@@ -136,6 +136,14 @@ class ChatScreen(Screen[None]):
             self.reason = reason
             self.error = error
 
+    class Unreachable(Message):
+        """The first connection found no server (`reason` says why); the app shows the connect
+        form again."""
+
+        def __init__(self, reason: str) -> None:
+            super().__init__()
+            self.reason = reason
+
     # ------------------------------------------------------------------ input
 
     def on_chat_input_line(self, event: ChatInput.Line) -> None:

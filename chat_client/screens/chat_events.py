@@ -29,6 +29,7 @@ from chat_client.session import (
     RoundTrip,
     SessionEvent,
     StateChanged,
+    Unreachable,
     halts,
 )
 from chat_client.text import inert
@@ -97,6 +98,8 @@ class ServerEvents:
                 )
             case Halted():
                 self._got_halted(event)
+            case Unreachable():
+                self.screen.post_message(self.screen.Unreachable(event.reason))
             case Joined():
                 self._got_joined(event)
             case History():

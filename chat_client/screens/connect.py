@@ -1,6 +1,6 @@
 """The connect form: host, port, nick, an optional account password, and a room to join.
 
-Host, port, nick and room are prefilled from the command line and $USER; the account password
+Host, port, nick and room are prefilled from the command line and the login name; the account password
 from `--account-password-file` or `$WIRECHAT_ACCOUNT_PASSWORD` (shown masked), unless the
 server just refused it. The room's key (for a room with one) is masked too.
 """
