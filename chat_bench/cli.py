@@ -128,8 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=["memory"],
         help="stores each backend runs with, side by side: memory (--db :memory:), sqlite "
         "(a fresh database file per server, --durability normal) and tls (the memory store "
-        "served and reached over TLS: the cost of encryption), reported as e.g. asyncio, "
-        "asyncio+sqlite and asyncio+tls; the baselines run once (default: memory)",
+        "served and reached over TLS: the cost of encryption) and unix (the memory store on a "
+        "Unix socket), reported as e.g. asyncio, asyncio+sqlite, asyncio+tls and asyncio+unix; "
+        "the baselines run once (default: memory)",
     )
     parser.add_argument(
         "--scenario",

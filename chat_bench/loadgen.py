@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -17,7 +18,7 @@ import re
 import ssl
 import time
 from array import array
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar, cast
@@ -68,6 +69,9 @@ class Job:
     pin: bool = True
     members: list[int] = field(default_factory=list)
     tls: bool = False  # connect with TLS (the server's certificate is not checked)
+    unix_path: str = ""  # connect to this Unix socket instead of host:port
+    # Before every nick: on a Unix socket the server wants the login name first ("alice-").
+    nick_prefix: str = ""
 
 
 # ----------------------------------------------------------------- plumbing
@@ -101,6 +105,25 @@ class Channel:
         # The event loop made the pipe non-blocking; a large result must still go out whole.
         os.set_blocking(self.conn.fileno(), True)
         self.conn.send((kind, body))
+
+
+async def open_to(
+    loop: asyncio.AbstractEventLoop,
+    factory: Callable[[], asyncio.Protocol],
+    job: Job,
+    local_addr: tuple[str, int] | None = None,
+) -> tuple[asyncio.BaseTransport, asyncio.Protocol]:
+    """Connect one client the way the run says: TCP, TLS over TCP, or a Unix socket."""
+    if job.unix_path:
+        return await loop.create_unix_connection(factory, job.unix_path)
+    return await loop.create_connection(
+        factory, job.host, job.port, ssl=client_tls(job), local_addr=local_addr
+    )
+
+
+def _same(proto: asyncio.Protocol) -> asyncio.Protocol:
+    """A protocol factory that gives `proto` (bound with functools.partial)."""
+    return proto
 
 
 def client_tls(job: Job) -> ssl.SSLContext | None:
@@ -228,7 +251,7 @@ class Member(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        nick = f"m{self.gen.job.worker}x{self.index}"
+        nick = f"{self.gen.job.nick_prefix}m{self.gen.job.worker}x{self.index}"
         if self.kind == "redis":
             self.transport.write(wire.resp(b"SUBSCRIBE", self.room.encode()))
         else:
@@ -422,7 +445,7 @@ async def connect_members(
             member = Member(gen, index, job.kind, room_of(index))
             members.append(member)
             await bounded(
-                loop.create_connection(lambda: member, job.host, job.port, ssl=client_tls(job)),
+                open_to(loop, lambda: member, job),
                 CONNECT_TIMEOUT,
                 f"connection {index}",
             )
@@ -641,11 +664,11 @@ async def churn_run(job: Job, chan: Channel) -> dict[str, Any]:
     async def session(slot: int) -> None:
         nonlocal counter
         counter += 1
-        nick = f"c{job.worker}s{counter}"
+        nick = f"{job.nick_prefix}c{job.worker}s{counter}"
         proto = Session(nick, f"churn{job.worker}s{slot}")
         try:
             await bounded(
-                loop.create_connection(lambda: proto, job.host, job.port, ssl=client_tls(job)),
+                open_to(loop, lambda: proto, job),
                 CONNECT_TIMEOUT,
                 "churn connect",
             )
@@ -704,7 +727,8 @@ class Observer(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        self.transport.write(wire.chat_hello(f"o{self.index}") + wire.chat_join(self.room))
+        nick = f"{self.run.job.nick_prefix}o{self.index}"
+        self.transport.write(wire.chat_hello(nick) + wire.chat_join(self.room))
 
     def say(self) -> None:
         seq = self.sent
@@ -858,7 +882,7 @@ class Flooder(asyncio.Protocol):
 
     BATCH = 64
 
-    def __init__(self, room: str) -> None:
+    def __init__(self, room: str, nick_prefix: str = "") -> None:
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.ready: asyncio.Future[None] = self.loop.create_future()
@@ -866,7 +890,7 @@ class Flooder(asyncio.Protocol):
         self.registered = False
         text = "flood " + "x" * (wire.TEXT_SIZE - 6)
         self.batch = wire.chat_say(room, text, ref="f") * self.BATCH
-        self.hello = wire.chat_hello("flooder") + wire.chat_join(room)
+        self.hello = wire.chat_hello(nick_prefix + "flooder") + wire.chat_join(room)
         self.flooding = False
         self.paused = False
         self.written = 0  # say frames handed to the socket
@@ -954,7 +978,7 @@ async def flood_observers(job: Job, chan: Channel) -> dict[str, Any]:
         run.orders.setdefault(observer.room, wire.OrderCheck())
         run.observers.append(observer)
         await bounded(
-            loop.create_connection(lambda o=observer: o, job.host, job.port, ssl=client_tls(job)),
+            open_to(loop, functools.partial(_same, observer), job),
             CONNECT_TIMEOUT,
             f"observer {index}",
         )
@@ -993,15 +1017,9 @@ async def flood_flooder(job: Job, chan: Channel) -> dict[str, Any]:
     while True:
         kind, body = await chan.recv(120)
         if kind == "arm":
-            flooder = Flooder("flood")
+            flooder = Flooder("flood", job.nick_prefix)
             await bounded(
-                loop.create_connection(
-                    lambda f=flooder: f,
-                    job.host,
-                    job.port,
-                    local_addr=(job.flooder_address, 0),
-                    ssl=client_tls(job),
-                ),
+                open_to(loop, functools.partial(_same, flooder), job, (job.flooder_address, 0)),
                 CONNECT_TIMEOUT,
                 "flooder connection",
             )

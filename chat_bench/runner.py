@@ -23,8 +23,9 @@ LOAD_CPU = 1
 BASELINES = ("naive", "redis")
 #: Stores a chat_server can keep its rooms in (`--stores`); `memory` is the default.
 #: What a chat server runs on: its store, or `tls` (the memory store over TLS, a certificate of
-#: its own made at start: the cost of encryption, against plain TCP in the same run).
-STORES = ("memory", "sqlite", "tls")
+#: its own made at start: the cost of encryption, against plain TCP in the same run), or `unix`
+#: (the memory store on a Unix socket: what local clients get, against TCP loopback).
+STORES = ("memory", "sqlite", "tls", "unix")
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -127,6 +128,13 @@ class ServerProc:
     _log: tempfile._TemporaryFileWrapper[bytes] | None = field(default=None, repr=False)
 
     @property
+    def unix_path(self) -> str:
+        """Where a `unix` server listens: in a directory of its own, removed by `stop`."""
+        if self._db_dir is None:
+            self._db_dir = tempfile.mkdtemp(prefix="chat-bench-unix-")
+        return os.path.join(self._db_dir, "chat.sock")
+
+    @property
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
@@ -141,7 +149,7 @@ class ServerProc:
 
     def _db_args(self) -> list[str]:
         db = self.db
-        if db is None and self.store in ("memory", "tls"):
+        if db is None and self.store in ("memory", "tls", "unix"):
             return ["--db", ":memory:"]
         if db is None and self.store != "sqlite":
             raise ServerFailed(f"unknown store {self.store!r} (known: {', '.join(STORES)})")
@@ -165,6 +173,8 @@ class ServerProc:
         cmd = [sys.executable, "-m", "chat_server", "--backend", self.name]
         if self.store == "tls":
             cmd += ["--listen", f"tls://{self.host}:{port}", "--tls-self-signed"]
+        elif self.store == "unix":
+            cmd += ["--listen", f"unix://{self.unix_path}"]
         else:
             cmd += ["--host", self.host, "--port", port]
         cmd += ["--log-level", "warning"]
@@ -203,9 +213,15 @@ class ServerProc:
             if self.proc.poll() is not None:
                 raise ServerFailed(f"{self.name} exited with {self.proc.returncode}: {self.log()}")
             try:
-                with socket.create_connection((self.host, self.port), timeout=0.5):
-                    self.start_s = time.monotonic() - spawned
-                    return self
+                if self.store == "unix":
+                    with socket.socket(socket.AF_UNIX) as probe:
+                        probe.settimeout(0.5)
+                        probe.connect(self.unix_path)
+                else:
+                    with socket.create_connection((self.host, self.port), timeout=0.5):
+                        pass
+                self.start_s = time.monotonic() - spawned
+                return self
             except OSError:
                 time.sleep(poll)
         self.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import getpass
 import multiprocessing
 import statistics
 import time
@@ -235,6 +236,8 @@ def _room(server: ServerProc, result: RunResult, settings: Settings) -> None:
     base = Job(
         scenario=result.scenario,
         tls=server.store == "tls",
+        unix_path=server.unix_path if server.store == "unix" else "",
+        nick_prefix=f"{getpass.getuser()}-" if server.store == "unix" else "",
         kind=server.kind,
         host=server.host,
         port=server.port,
@@ -324,6 +327,8 @@ def _idle(server: ServerProc, result: RunResult, settings: Settings) -> None:
     base = Job(
         scenario="idle",
         tls=server.store == "tls",
+        unix_path=server.unix_path if server.store == "unix" else "",
+        nick_prefix=f"{getpass.getuser()}-" if server.store == "unix" else "",
         kind=server.kind,
         host=server.host,
         port=server.port,
@@ -365,6 +370,8 @@ def _churn(server: ServerProc, result: RunResult, settings: Settings) -> None:
     base = Job(
         scenario="churn",
         tls=server.store == "tls",
+        unix_path=server.unix_path if server.store == "unix" else "",
+        nick_prefix=f"{getpass.getuser()}-" if server.store == "unix" else "",
         kind=server.kind,
         host=server.host,
         port=server.port,
@@ -460,6 +467,8 @@ def _flood(server: ServerProc, result: RunResult, settings: Settings) -> None:
     base = Job(
         scenario="flood",
         tls=server.store == "tls",
+        unix_path=server.unix_path if server.store == "unix" else "",
+        nick_prefix=f"{getpass.getuser()}-" if server.store == "unix" else "",
         kind=server.kind,
         host=server.host,
         port=server.port,
