@@ -22,6 +22,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 
 from chat_server.backends.base import READ_SIZE
 from chat_server.backends.lifecycle import (
@@ -35,7 +36,7 @@ from chat_server.backends.lifecycle import (
 )
 from chat_server.backends.tls import TlsFailed, TlsSession
 from chat_server.core import TICK, Connection, Hub
-from chat_server.core.threads import STOP_SIGNALS
+from chat_server.core.threads import SERVING_SIGNALS
 from chat_server.listeners import peer_user
 
 log = logging.getLogger("chat_server")
@@ -422,10 +423,14 @@ class ThreadedCore:
 
 
 def block_stop_signals() -> None:
-    """Call before starting any thread: SIGINT/SIGTERM then wait for `wait_for_stop_signal`."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    """Call before starting any thread: SIGINT/SIGTERM (and SIGHUP) then wait for
+    `wait_for_stop_signal`."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, SERVING_SIGNALS)
 
 
-def wait_for_stop_signal() -> None:
-    signal.sigwait(STOP_SIGNALS)
+def wait_for_stop_signal(core: ThreadedCore, reload: Callable[[], None]) -> None:
+    """Wait for SIGINT or SIGTERM; on each SIGHUP meanwhile, run `reload` under the lock."""
+    while signal.sigwait(SERVING_SIGNALS) == signal.SIGHUP:
+        with core.lock:
+            reload()
     log.info("shutting down")

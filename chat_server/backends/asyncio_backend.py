@@ -245,6 +245,8 @@ async def serve_async(hub: Hub, options: ServeOptions, stop: asyncio.Event | Non
     stop = stop or asyncio.Event()
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
+    if signals:
+        loop.add_signal_handler(signal.SIGHUP, _reload, hub, flusher, options)
     old_handler = loop.get_exception_handler()
     loop.set_exception_handler(_at_descriptor_limit(acceptors))
     options.announce(listeners)
@@ -264,6 +266,8 @@ async def serve_async(hub: Hub, options: ServeOptions, stop: asyncio.Event | Non
         ticker.cancel()
         for sig in signals:
             loop.remove_signal_handler(sig)
+        if signals:
+            loop.remove_signal_handler(signal.SIGHUP)
         loop.set_exception_handler(old_handler)
         log.info("shutting down")
         for server in servers:
@@ -283,6 +287,17 @@ async def serve_async(hub: Hub, options: ServeOptions, stop: asyncio.Event | Non
             acceptor.close()
         for listener in listeners:
             listener.close()
+
+
+def _reload(hub: Hub, flusher: _Flusher, options: ServeOptions) -> None:
+    """SIGHUP: reload the settings; the transports then report crossings of the soft output
+    cap as it is now."""
+    options.reload()
+    soft = hub.config.max_outbuf
+    for proto in list(flusher.open):
+        if proto.transport is not None and not proto.transport.is_closing():
+            proto.transport.set_write_buffer_limits(high=soft, low=soft)
+    flusher.flush()
 
 
 def _every(

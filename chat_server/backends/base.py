@@ -26,6 +26,10 @@ def _ignore_listening(urls: list[str]) -> None:
     pass
 
 
+def _no_reload() -> None:
+    pass
+
+
 @dataclass(slots=True)
 class ServeOptions:
     host: str = "127.0.0.1"
@@ -42,6 +46,9 @@ class ServeOptions:
     listening: Callable[[list[str]], None] = field(default=_ignore_listening)
     tls: ssl.SSLContext | None = None  # for tls:// listeners
     handshake_timeout: float = 10.0  # a TLS handshake not done by then is dropped
+    # Called on SIGHUP, on the core's thread (under the core lock for the thread backends):
+    # reads the settings again and applies what may change (chat_server.reload).
+    reload: Callable[[], None] = field(default=_no_reload)
 
     def open_listeners(self) -> list[Listener]:
         """The listeners to serve: those given, or the default TCP one on host:port."""
@@ -66,4 +73,5 @@ class ServeOptions:
 
 class Backend(Protocol):
     def __call__(self, hub: Hub, options: ServeOptions) -> None:
-        """Serve until SIGINT or SIGTERM, then shut down gracefully and return."""
+        """Serve until SIGINT or SIGTERM, then shut down gracefully and return; on each
+        SIGHUP meanwhile, call `options.reload` on the core's thread."""

@@ -96,6 +96,7 @@ class _Loop:
         self.lingering: Lingering[_Client] = Lingering()
         self.fd_limit = FD_SETSIZE if isinstance(sel, selectors.SelectSelector) else None
         self.stopping = False
+        self.reloading = False  # SIGHUP came: reload the settings between two turns
         self.received = 0  # bytes read since the last flush
         self.tls: ssl.SSLContext | None = None  # for tls:// listeners
 
@@ -319,8 +320,12 @@ def serve(hub: Hub, options: ServeOptions) -> None:
     def stop(signum: int, frame: FrameType | None) -> None:
         loop.stopping = True  # the wake-up fd makes select() return
 
+    def hang_up(signum: int, frame: FrameType | None) -> None:
+        loop.reloading = True  # likewise
+
     old_wakeup = signal.set_wakeup_fd(wake_w.fileno())
     old_handlers = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    old_handlers[signal.SIGHUP] = signal.signal(signal.SIGHUP, hang_up)
     log.info("selectors backend using %s", type(sel).__name__)
     options.announce(listeners)
     next_tick = time.monotonic() + TICK
@@ -336,6 +341,10 @@ def serve(hub: Hub, options: ServeOptions) -> None:
             if linger is not None:
                 timeout = min(timeout, linger)
             loop.turn(max(0.0, timeout), wake_r)
+            if loop.reloading:
+                loop.reloading = False
+                options.reload()
+                loop.flush()
         log.info("shutting down")
         for listener in listeners:
             sel.unregister(listener.sock)

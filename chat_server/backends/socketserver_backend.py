@@ -94,7 +94,7 @@ def serve(hub: Hub, options: ServeOptions) -> None:
         for loop in loops:
             loop.start()
         options.announce(listeners)
-        wait_for_stop_signal()
+        wait_for_stop_signal(core, options.reload)
         for server in servers:
             server.shutdown()  # stops serve_forever (from this thread, not its own)
             server.server_close()

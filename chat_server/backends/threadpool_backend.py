@@ -111,7 +111,7 @@ def serve(hub: Hub, options: ServeOptions) -> None:
         acceptor.thread.start()
         log.info("threadpool backend with %d workers", options.workers)
         options.announce(listeners)
-        wait_for_stop_signal()
+        wait_for_stop_signal(core, options.reload)
         acceptor.stop()
         for listener in listeners:
             listener.close()
