@@ -43,6 +43,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, TomlCon
 from chat_server.backends import BACKENDS, DEFAULT_BACKEND
 from chat_server.backends.base import DEFAULT_WORKERS, SELECTORS
 from chat_server.core.config import DEFAULT_EXEMPT, AddressLimits, CoreConfig, FloodLimits
+from chat_server.listeners import ListenError, parse_listen
 from chat_server.store.sqlite import DURABILITY
 from protocol.framing import MAX_FRAME_LIMIT
 from protocol.names import normalize_nick
@@ -134,6 +135,21 @@ def _networks(networks: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(checked)
 
 
+def _urls(urls: tuple[str, ...]) -> tuple[str, ...]:
+    for url in urls:
+        try:
+            parse_listen(url)
+        except ListenError as exc:
+            raise ValueError(str(exc)) from None
+    return urls
+
+
+def _mode(mode: int) -> int:
+    if not 0 <= mode <= 0o7777:
+        raise ValueError("must be a file mode, 0 to 7777 in octal")
+    return mode
+
+
 Positive = Annotated[int, AfterValidator(_positive)]
 NotNegative = Annotated[int, AfterValidator(_not_negative)]
 Seconds = Annotated[float, AfterValidator(_positive_number)]
@@ -144,12 +160,15 @@ FilePath = Annotated[str, AfterValidator(_not_empty)]
 HostPort = Annotated[tuple[str, int], NoDecode, BeforeValidator(_host_port)]
 Names = Annotated[tuple[str, ...], NoDecode, AfterValidator(_names)]
 Networks = Annotated[tuple[str, ...], NoDecode, AfterValidator(_networks)]
+URLs = Annotated[tuple[str, ...], NoDecode, AfterValidator(_urls)]
+Mode = Annotated[int, AfterValidator(_mode)]  # written in octal, as text: "660"
 
 
 def _setting(default: object, help: str, **about: Any) -> Any:
     """A field of Settings: its default, its help text, and what the CLI and reload need to
     know about it (`about`): `core`, where it goes in CoreConfig (`flood.burst`); `group`,
-    its section of --help; `choices`; `metavar`; `unset`, what no value means."""
+    its section of --help; `choices`; `metavar`; `unset`, what no value means; `kind`,
+    "octal" for a number written in octal."""
     return Field(default, description=help, json_schema_extra=about or None)
 
 
@@ -212,6 +231,31 @@ class Settings(BaseModel):
         "127.0.0.1:9089 (never the chat's port)",
         metavar="HOST:PORT",
         unset="off",
+    )
+    listen: URLs = _setting(
+        (),
+        "where to listen (repeatable): tcp://HOST:PORT, tls://HOST:PORT or unix:///PATH",
+        metavar="URL",
+        unset="tcp://HOST:PORT from --host and --port",
+    )
+    tls_cert: FilePath | None = _setting(None, "for tls:// listeners", metavar="PEM", unset="none")
+    tls_key: FilePath | None = _setting(None, "for tls:// listeners", metavar="PEM", unset="none")
+    tls_self_signed: bool = _setting(
+        False,
+        "without --tls-cert/--tls-key: a key and self-signed certificate made once in the "
+        "data directory (clients pin its SHA-256 fingerprint, printed at start)",
+    )
+    unix_mode: Mode = _setting(
+        0o660, "permissions of unix:// sockets", metavar="OCTAL", kind="octal"
+    )
+    unix_group: str | None = _setting(
+        None, "group of unix:// sockets", metavar="GROUP", unset="the server's own"
+    )
+    local_nicks: str = _setting(
+        "prefix",
+        "on unix:// sockets the nick is the login name (exact) or it or NAME-anything (prefix)",
+        core="local_nicks",
+        choices=["prefix", "exact"],
     )
     udp: HostPort | None = _setting(
         None,
@@ -309,7 +353,7 @@ class Settings(BaseModel):
             return _from_toml(kind, value)
         return _from_text(kind, optional, value)
 
-    @field_validator("backend", "selector", "durability", "log_level")
+    @field_validator("backend", "selector", "durability", "log_level", "local_nicks")
     @classmethod
     def _one_of(cls, value: str, info: ValidationInfo) -> str:
         choices = about(cast(str, info.field_name))["choices"]
@@ -318,12 +362,32 @@ class Settings(BaseModel):
         return value
 
 
-Kind = Literal["integer", "number", "string", "list", "address"]
+def about(name: str) -> dict[str, Any]:
+    """What the model says about setting `name` beyond its type (see `_setting`)."""
+    extra = Settings.model_fields[name].json_schema_extra
+    return dict(extra) if isinstance(extra, dict) else {}
 
 
-def _kind(annotation: object) -> tuple[Kind, bool]:
+def help_of(name: str) -> str:
+    return Settings.model_fields[name].description or ""
+
+
+def flag_of(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def env_of(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+Kind = Literal["integer", "number", "boolean", "string", "list", "address", "octal"]
+
+
+def _kind(name: str, annotation: object) -> tuple[Kind, bool]:
     """What type a field's value has (as the sources must give it), and whether it may be
     unset (None)."""
+    if about(name).get("kind") == "octal":
+        return "octal", False
     args: tuple[object, ...] = (annotation,)
     if get_origin(annotation) in (Union, UnionType):
         args = get_args(annotation)
@@ -333,12 +397,14 @@ def _kind(annotation: object) -> tuple[Kind, bool]:
         base = get_args(base)[0]
     if get_origin(base) is tuple:
         return ("list" if get_args(base)[1:] == (Ellipsis,) else "address"), optional
-    kinds: dict[object, Kind] = {int: "integer", float: "number", str: "string"}
+    kinds: dict[object, Kind] = {int: "integer", float: "number", bool: "boolean", str: "string"}
     return kinds[base], optional
 
 
 #: Each setting's kind of value, and whether it may be unset.
-KINDS = {name: _kind(info.annotation) for name, info in Settings.model_fields.items()}
+KINDS = {name: _kind(name, info.annotation) for name, info in Settings.model_fields.items()}
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 def _from_text(kind: Kind, optional: bool, value: object) -> object:
@@ -359,9 +425,22 @@ def _from_text(kind: Kind, optional: bool, value: object) -> object:
             return float(text)
         except ValueError:
             raise ValueError("must be a number") from None
+    if kind == "boolean":
+        if text.lower() in _TRUE + _FALSE:
+            return text.lower() in _TRUE
+        raise ValueError("must be true or false")
+    if kind == "octal":
+        return _octal(text)
     if kind == "list":
         return tuple(item.strip() for item in text.split(",") if item.strip())
     return value
+
+
+def _octal(text: str) -> int:
+    try:
+        return int(text, 8)
+    except ValueError:
+        raise ValueError('must be octal digits, e.g. "660"') from None
 
 
 def _from_toml(kind: Kind, value: object) -> object:
@@ -373,31 +452,21 @@ def _from_toml(kind: Kind, value: object) -> object:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
         raise ValueError("must be a number")
+    if kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        raise ValueError("must be true or false")
     if kind == "list":
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
             return tuple(value)
         raise ValueError('must be a list of strings, e.g. ["a", "b"]')
+    if kind == "octal":
+        if isinstance(value, str):
+            return _octal(value)
+        raise ValueError('must be octal digits as a string, e.g. "660"')
     if isinstance(value, str):
         return value
     raise ValueError("must be a string")
-
-
-def about(name: str) -> dict[str, Any]:
-    """What the model says about setting `name` beyond its type (see `_setting`)."""
-    extra = Settings.model_fields[name].json_schema_extra
-    return dict(extra) if isinstance(extra, dict) else {}
-
-
-def help_of(name: str) -> str:
-    return Settings.model_fields[name].description or ""
-
-
-def flag_of(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def env_of(name: str) -> str:
-    return ENV_PREFIX + name.upper()
 
 
 # ---------------------------------------------------------------------- the sources
@@ -461,9 +530,13 @@ def load(
     path = config.expanduser().absolute() if config is not None else default_config_path()
     file_values: dict[str, object] = {}
     read = None
+    unreadable: list[str] = []  # reported with the other sources' problems
     if use_file and (config is not None or path.exists()):
-        file_values = _read_file(path)
-        read = path
+        try:
+            file_values = _read_file(path)
+            read = path
+        except SettingsError as exc:
+            unreadable = exc.problems
     merged: dict[str, object] = {}
     origins: dict[str, Origin] = dict.fromkeys(Settings.model_fields, DEFAULT)
 
@@ -480,7 +553,9 @@ def load(
     try:
         settings = Settings.model_validate(merged, context={"origins": origins})
     except ValidationError as exc:
-        raise SettingsError(_problems(exc, merged, origins)) from None
+        raise SettingsError(unreadable + _problems(exc, merged, origins)) from None
+    if unreadable:
+        raise SettingsError(unreadable)
     problem = _frame_problem(settings, origins)
     if problem is not None:
         raise SettingsError([problem])
@@ -577,6 +652,8 @@ def shown(name: str, value: object) -> str:
     """A value as the log and --print-config show it (a password never is)."""
     if name == "password" and value is not None:
         return "(hidden)"
+    if KINDS[name][0] == "octal" and isinstance(value, int):
+        return repr(format(value, "o"))
     if name in ("http", "udp") and isinstance(value, tuple):
         return repr(address_text(value))
     if isinstance(value, tuple):
@@ -601,6 +678,8 @@ def default_text(name: str) -> str:
         return ", ".join(str(item) for item in value)
     if isinstance(value, float):
         return f"{value:g}"
+    if KINDS[name][0] == "octal" and isinstance(value, int):
+        return format(value, "o")
     return str(value)
 
 
@@ -625,6 +704,8 @@ def describe(loaded: Loaded) -> list[str]:
             text = f"# {name}: set, not shown"
         elif name in ("http", "udp"):
             text = f"{name} = {_toml(address_text(value))}"
+        elif KINDS[name][0] == "octal":
+            text = f"{name} = {_toml(format(value, 'o'))}"
         else:
             text = f"{name} = {_toml(value)}"
         lines.append(f"{text:<48} # {loaded.origins[name]}")

@@ -13,6 +13,7 @@ import re
 
 import pytest
 
+from chat_server import cli
 from chat_server.core import CoreConfig
 from chat_server.core.config import DEFAULT_EXEMPT
 from chat_server.settings import (
@@ -21,6 +22,7 @@ from chat_server.settings import (
     SettingsError,
     core_config,
     default_config_path,
+    default_db_path,
     load,
 )
 
@@ -236,3 +238,115 @@ def test_a_frame_must_fit_the_flood_byte_budget(tmp_path: pathlib.Path) -> None:
         "max_frame = 65536 (from default) plus 4 bytes"
     ]
     assert load({"max_frame": "996"}, path).settings.max_frame == 996
+
+
+def test_switches_and_octal_modes(tmp_path: pathlib.Path, monkeypatch) -> None:
+    path = write(tmp_path / "w.toml", 'unix_mode = "640"\ntls_self_signed = true\n')
+    settings = load({}, path).settings
+    assert (settings.unix_mode, settings.tls_self_signed) == (0o640, True)
+    monkeypatch.setenv("WIRECHAT_TLS_SELF_SIGNED", "no")
+    monkeypatch.setenv("WIRECHAT_UNIX_MODE", "600")
+    settings = load({}, path).settings
+    assert (settings.unix_mode, settings.tls_self_signed) == (0o600, False)
+    assert load({"tls_self_signed": True}, path).settings.tls_self_signed
+    bad = write(tmp_path / "bad.toml", 'unix_mode = 640\ntls_self_signed = "yes"\n')
+    monkeypatch.delenv("WIRECHAT_UNIX_MODE")
+    monkeypatch.delenv("WIRECHAT_TLS_SELF_SIGNED")
+    assert problems(config=bad) == [
+        f'tls_self_signed = "yes" (from {bad}): must be true or false',
+        f'unix_mode = 640 (from {bad}): must be octal digits as a string, e.g. "660"',
+    ]
+
+
+def test_listen_urls_are_checked(tmp_path: pathlib.Path) -> None:
+    assert load({"listen": ["tcp://127.0.0.1:0", "unix:///tmp/w.sock"]}).settings.listen == (
+        "tcp://127.0.0.1:0",
+        "unix:///tmp/w.sock",
+    )
+    (found,) = problems({"listen": ["udp://x:1"]})
+    assert found.startswith("listen = ['udp://x:1'] (from --listen): 'udp://x:1': use tcp://")
+
+
+# ---------------------------------------------------------------------- the CLI
+
+
+def test_parse_args_gives_the_flags_alone_typed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WIRECHAT_MOTD", "not read by parse_args")
+    args = cli.build_parser().parse_args(["--port", "0", "--exempt", "none", "--admin", "Ann"])
+    assert (args.port, args.exempt, args.admin, args.motd) == (0, (), ("Ann",), None)
+    assert (args.durability, args.db) == ("normal", None)
+    assert cli.config_from(args).admins == ("Ann",)
+    with pytest.raises(SystemExit) as caught:
+        cli.build_parser().parse_args(["--max-clients", "-3"])
+    assert caught.value.code == 2
+    assert capsys.readouterr().err == (
+        "chat-server: max_clients = -3 (from --max-clients): must be positive\n"
+    )
+
+
+def printed(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, tuple[str, str]]:
+    """--print-config's lines: setting (or comment) -> (value, where it came from)."""
+    assert cli.main(["--print-config", *argv]) == 0
+    found = {}
+    for line in capsys.readouterr().out.splitlines()[1:]:
+        body, origin = line.rsplit(" # ", 1)
+        name, _, value = body.rstrip().partition(" = ")
+        found[name] = (value, origin)
+    return found
+
+
+def test_print_config_says_where_each_setting_came_from(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path / "w.toml", 'motd = "hi"\nmax_clients = 100\nflood_rate = 2\n')
+    monkeypatch.setenv("WIRECHAT_MAX_CLIENTS", "200")
+    found = printed(capsys, "--config", str(path), "--flood-burst", "5", "--password", "sekrit")
+    assert found["motd"] == ('"hi"', str(path))
+    assert found["max_clients"] == ("200", "WIRECHAT_MAX_CLIENTS")
+    assert found["flood_burst"] == ("5", "--flood-burst")
+    assert found["flood_rate"] == ("2.0", str(path))
+    assert found["port"] == ("8089", "default")
+    assert found["# password: set, not shown"] == ("", "--password")
+    assert found["exempt"] == ('["127.0.0.1/32", "::1/128"]', "default")
+    assert {name.split(":")[0].lstrip("# ") for name in found} == set(Settings.model_fields)
+
+
+def test_print_config_prints_a_settings_file(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--motd", "hi", "--admin", "ann", "--http", "[::1]:9089", "--unix-mode", "600"]
+    assert cli.main(["--print-config", *argv]) == 0
+    copy = write(tmp_path / "copy.toml", capsys.readouterr().out)
+    copied = load({}, copy).settings
+    assert copied.db == str(default_db_path())  # the default, written out
+    expected = load(cli.flags_given(cli.build_parser().given(argv))).settings
+    assert copied.model_copy(update={"db": None}) == expected
+
+
+def test_check_config(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path / "w.toml", "max_clients = 100\n")
+    assert cli.main(["--check-config", "--config", str(path)]) == 0
+    assert (
+        capsys.readouterr().out == f"chat-server: the settings are valid (settings file: {path})\n"
+    )
+    write(path, "max_clients = -3\nmax_client = 1\n")
+    monkeypatch.setenv("WIRECHAT_PORT", "http")
+    assert cli.main(["--check-config", "--config", str(path), "--workers", "0"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "chat-server: port = http (from WIRECHAT_PORT): must be an integer",
+        "chat-server: workers = 0 (from --workers): must be positive",
+        f"chat-server: max_clients = -3 (from {path}): must be positive",
+        f"chat-server: unknown setting 'max_client' in {path} (did you mean 'max_clients'?)",
+    ]
+
+
+def test_a_bad_setting_stops_the_server_with_status_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--port", "0", "--flood-bytes-burst", "1000"]) == 2
+    assert capsys.readouterr().err == (
+        "chat-server: flood_bytes_burst = 1000 (from --flood-bytes-burst): must hold at least "
+        "one frame, max_frame = 65536 (from default) plus 4 bytes\n"
+    )
