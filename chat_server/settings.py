@@ -320,21 +320,29 @@ class Settings(BaseModel):
     connects_per_address: Positive = _limit(
         "per_address.connects", "new connections per address per --connect-window"
     )
-    connect_window: Seconds = _limit("per_address.connects_window", "seconds")
+    connect_window: Seconds = _limit(
+        "per_address.connects_window", "the window of --connects-per-address, in seconds"
+    )
     rooms_per_address: Positive = _limit(
         "per_address.rooms_created", "rooms created per address per --rooms-window"
     )
-    rooms_window: Seconds = _limit("per_address.rooms_window", "seconds")
+    rooms_window: Seconds = _limit(
+        "per_address.rooms_window", "the window of --rooms-per-address, in seconds"
+    )
     bad_passwords: Positive = _limit(
         "per_address.bad_passwords",
         "failed passwords per address per --bad-password-window (never exempt)",
     )
-    bad_password_window: Seconds = _limit("per_address.bad_passwords_window", "seconds")
+    bad_password_window: Seconds = _limit(
+        "per_address.bad_passwords_window", "the window of --bad-passwords, in seconds"
+    )
     account_bad_logins: Positive = _limit(
         "account_bad_logins",
         "failed logins to one account, from anywhere, per --account-bad-login-window",
     )
-    account_bad_login_window: Seconds = _limit("account_bad_logins_window", "seconds")
+    account_bad_login_window: Seconds = _limit(
+        "account_bad_logins_window", "the window of --account-bad-logins, in seconds"
+    )
     offline_dms: Positive = _limit("max_offline_dms", "DMs stored for one offline account")
     room_ttl: Seconds = _limit(
         "room_ttl_days", "days an empty room with no message is remembered", metavar="DAYS"

@@ -350,3 +350,14 @@ def test_a_bad_setting_stops_the_server_with_status_2(capsys: pytest.CaptureFixt
         "chat-server: flood_bytes_burst = 1000 (from --flood-bytes-burst): must hold at least "
         "one frame, max_frame = 65536 (from default) plus 4 bytes\n"
     )
+
+
+def test_the_example_file_names_every_setting_and_is_valid(tmp_path: pathlib.Path) -> None:
+    example = pathlib.Path(__file__).parents[2] / "docs" / "wirechat.toml"
+    lines = example.read_text().splitlines()
+    settings = [line[1:] for line in lines if re.match(r"#\w+ = ", line)]
+    assert [line.split(" = ")[0] for line in settings] == list(Settings.model_fields)
+    loaded = load({}, write(tmp_path / "all.toml", "\n".join(settings) + "\n"))
+    for name, field in Settings.model_fields.items():
+        if field.default not in (None, ()):  # the others show an example
+            assert getattr(loaded.settings, name) == field.default, name
