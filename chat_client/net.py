@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from collections import deque
 from collections.abc import AsyncIterator
 
@@ -26,6 +28,18 @@ from protocol.base import WireMessage as _Message
 from protocol.messages import Error as ErrorMessage
 
 READ_SIZE = 64 * 1024
+
+
+def connect_error(exc: OSError) -> str:
+    """Why a connection could not be opened, in a few words: `Connection refused`, `Name or
+    service not known`, `timed out` (not asyncio's `[Errno 111] Connect call failed (...)`)."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, socket.gaierror) and exc.strerror:
+        return exc.strerror
+    if isinstance(exc.errno, int) and exc.errno > 0:
+        return os.strerror(exc.errno)
+    return str(exc) or type(exc).__name__
 
 
 class ConnectionClosed(Exception):
@@ -151,4 +165,4 @@ class ChatConnection:
             await asyncio.wait_for(self._writer.wait_closed(), 2.0)
 
 
-__all__ = ["ChatConnection", "ConnectionClosed", "ErrorCode", "HelloRejected"]
+__all__ = ["ChatConnection", "ConnectionClosed", "ErrorCode", "HelloRejected", "connect_error"]

@@ -23,7 +23,7 @@ import itertools
 import sys
 from collections.abc import Callable
 
-from chat_client.net import ChatConnection, ConnectionClosed, HelloRejected
+from chat_client.net import ChatConnection, ConnectionClosed, HelloRejected, connect_error
 from chat_client.plain_client import HELP, Login, PlainClient
 from chat_client.plain_text import describe
 from chat_client.text import inert
@@ -81,7 +81,7 @@ async def run_plain(
             try:
                 conn = await ChatConnection.open(host, port)
             except (OSError, TimeoutError) as exc:
-                out(f"! cannot connect to {host}:{port}: {exc}")
+                out(f"! cannot connect to {host}:{port}: {connect_error(exc)}")
                 return 1
             try:
                 status = await _connection(

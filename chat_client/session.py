@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from chat_client.commands import quit_reason
-from chat_client.net import ChatConnection, ConnectionClosed, HelloRejected
+from chat_client.net import ChatConnection, ConnectionClosed, HelloRejected, connect_error
 from protocol import (
     Bye,
     ChangeNick,
@@ -372,7 +372,7 @@ class Session:
                 conn = await ChatConnection.open(self.host, self.port, self.connect_timeout)
             except (OSError, TimeoutError) as exc:
                 unreachable = True
-                reason = f"cannot connect to {self.host}:{self.port}: {exc or 'timed out'}"
+                reason = f"cannot connect to {self.host}:{self.port}: {connect_error(exc)}"
             else:
                 wanted = self.nick
                 hello_nick = wanted

@@ -63,6 +63,10 @@ class ConnectScreen(Screen[ConnectRequest]):
     def compose(self) -> ComposeResult:
         with Vertical(id="connect-form"):
             yield Static("wirechat", id="connect-title", markup=False)
+            # Above the fields, so it shows even when a small terminal cuts the form short.
+            error = Static(_error_text(self._error), id="connect-error", markup=False)
+            error.display = bool(self._error)
+            yield error
             with Horizontal(id="server-row", classes="form-row"):
                 with Vertical():
                     yield Label("Host")
@@ -86,7 +90,6 @@ class ConnectScreen(Screen[ConnectRequest]):
                 with Vertical():
                     yield Label("Room key")
                     yield Input(self._room_key, id="room-key", password=True, placeholder="none")
-            yield Static(_error_text(self._error), id="connect-error", markup=False)
             yield Button("Connect", id="connect", variant="primary")
         yield Footer()
 
@@ -101,29 +104,33 @@ class ConnectScreen(Screen[ConnectRequest]):
         event.stop()
         self.action_connect()
 
+    def _show_error(self, message: str) -> None:
+        error = self.query_one("#connect-error", Static)
+        error.update(_error_text(message))
+        error.display = True
+
     def action_connect(self) -> None:
         host = self.query_one("#host", Input).value.strip() or "127.0.0.1"
         port_text = self.query_one("#port", Input).value.strip()
         nick = self.query_one("#nick", Input).value.strip()
-        error = self.query_one("#connect-error", Static)
         try:
             port = int(port_text)
             if not 0 < port < 65536:
                 raise ValueError
         except ValueError:
-            error.update(_error_text("port must be a number from 1 to 65535"))
+            self._show_error("port must be a number from 1 to 65535")
             return
         try:
             nick = normalize_nick(nick)
         except ValueError as exc:
-            error.update(_error_text(str(exc)))
+            self._show_error(str(exc))
             return
         account_password = self.query_one("#account-password", Input).value or None
         if account_password is not None:
             try:
                 check_password(account_password)
             except ValueError as exc:
-                error.update(_error_text(str(exc)))
+                self._show_error(str(exc))
                 return
         room: str | None = self.query_one("#room", Input).value.strip() or None
         room_key = self.query_one("#room-key", Input).value or None
@@ -132,6 +139,6 @@ class ConnectScreen(Screen[ConnectRequest]):
             if room_key is not None and (len(room_key) > 256 or len(room_key.split()) != 1):
                 raise ValueError("a room key is one word of at most 256 characters")
         except ValueError as exc:
-            error.update(_error_text(str(exc)))  # never quotes the key
+            self._show_error(str(exc))  # never quotes the key
             return
         self.dismiss(ConnectRequest(host, port, nick, account_password, room, room_key))
