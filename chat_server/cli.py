@@ -57,9 +57,9 @@ log = logging.getLogger("chat_server")
 
 
 class _Parser(argparse.ArgumentParser):
-    """chat-server's flags. A setting's flag is kept as text (None when not given), for
-    chat_server.settings to check with the file and the environment: `given()` returns the
-    flags so, and `main` uses it. `parse_args` is for callers that build a server from flags
+    """chat-server's flags, two ways. `given()`, which `main` uses, keeps each setting's flag
+    as its text (None when not given), for chat_server.settings to check together with the
+    file and the environment. `parse_args` is for callers that build a server from flags
     alone (tests, embedders): it checks them over the defaults, with no file and no
     environment, and returns each setting's value, typed, plus `settings` (a Settings)."""
 
@@ -255,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(describe(loaded)))
         return 0
     if args.check_config:
-        print(f"chat-server: the settings are valid ({describe(loaded)[0].lstrip('# ')})")
+        where = f"file: {loaded.file}" if loaded.file is not None else "no settings file"
+        print(f"chat-server: the settings are valid ({where})")
         return 0
     return run(loaded)
 

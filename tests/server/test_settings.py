@@ -330,9 +330,7 @@ def test_check_config(
 ) -> None:
     path = write(tmp_path / "w.toml", "max_clients = 100\n")
     assert cli.main(["--check-config", "--config", str(path)]) == 0
-    assert (
-        capsys.readouterr().out == f"chat-server: the settings are valid (settings file: {path})\n"
-    )
+    assert capsys.readouterr().out == f"chat-server: the settings are valid (file: {path})\n"
     write(path, "max_clients = -3\nmax_client = 1\n")
     monkeypatch.setenv("WIRECHAT_PORT", "http")
     assert cli.main(["--check-config", "--config", str(path), "--workers", "0"]) == 2
