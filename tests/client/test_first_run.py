@@ -74,7 +74,7 @@ async def test_the_error_shows_on_a_small_terminal() -> None:
         await wait_until(pilot, lambda: isinstance(app.screen, ConnectScreen))
         await pilot.pause()
         error = app.screen.query_one("#connect-error")
-        assert error.display and 0 <= error.region.y and error.region.bottom <= 24
+        assert error.display and error.region.y >= 0 and error.region.bottom <= 24
         assert error.region.bottom <= app.screen.query_one("#host").region.y  # above the fields
         assert "Connection refused" in form_error(app)
 
