@@ -7,6 +7,7 @@ from typing import ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 
+from chat_client.keys import install_alt_digits
 from chat_client.login_name import default_nick
 from chat_client.palette import ChatCommands
 from chat_client.screens.chat import ChatScreen
@@ -38,6 +39,7 @@ class ChatApp(App[None]):
         ping_interval: float = 15.0,
     ) -> None:
         super().__init__()
+        install_alt_digits()  # alt+1..alt+0 reach the window bindings, not the input
         self.host, self.port, self.nick, self.room = host, port, nick, room
         self.room_key: str | None = None  # typed into the connect form
         self.password = password

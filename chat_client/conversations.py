@@ -137,6 +137,21 @@ class Conversations:
         index = keys.index(self.active)
         return keys[(index + step) % len(keys)]
 
+    def nth(self, number: int) -> str | None:
+        """The key of the `number`th conversation of the list (from 1), if there is one."""
+        keys = list(self.items)
+        return keys[number - 1] if 1 <= number <= len(keys) else None
+
+    def next_activity(self) -> str | None:
+        """The next conversation with unread lines after the active one, in list order and
+        around: one that mentions us first, then any. None if nothing else is unread."""
+        keys = list(self.items)
+        start = keys.index(self.active)
+        others = [self.items[k] for k in keys[start + 1 :] + keys[:start]]
+        mentioned = [c for c in others if c.mention]
+        unread = [c for c in others if c.unread > 0]
+        return (mentioned or unread)[0].key if mentioned or unread else None
+
     def rename_dm(self, old: str, new: str) -> Conversation | None:
         """Someone we talk to changed nick: keep the conversation under the new name."""
         conv = self.items.pop(dm_key(old), None)

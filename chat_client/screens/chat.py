@@ -15,6 +15,7 @@ from textual.widgets import ContentSwitcher, Footer
 
 from chat_client.commands import command_names
 from chat_client.conversations import SERVER_KEY, Conversation, Conversations, Kind, room_key
+from chat_client.keys import DIGITS, window_number
 from chat_client.render import notice_line
 from chat_client.screens.chat_commands import SlashCommands
 from chat_client.screens.chat_events import ServerEvents
@@ -43,11 +44,18 @@ class ChatScreen(Screen[None]):
     they work through the conversation and log helpers here.
     """
 
+    # Previous is ctrl+o, not ctrl+b: ctrl+b is tmux's prefix (and ctrl+a screen's), and
+    # ctrl+p is Textual's command palette. alt+N and alt+a are irssi's window keys.
     BINDINGS = [
         Binding("ctrl+n", "next_conversation", "Next room"),
-        Binding("ctrl+b", "previous_conversation", "Prev room"),
+        Binding("ctrl+o", "previous_conversation", "Prev room"),
+        Binding("alt+a", "next_activity", "Activity"),
         Binding("alt+down", "next_conversation", "Next room", show=False),
         Binding("alt+up", "previous_conversation", "Prev room", show=False),
+        *(
+            Binding(f"alt+{d}", f"window({window_number(d)})", f"Window {d}", show=False)
+            for d in DIGITS
+        ),
         Binding("ctrl+r", "reconnect", "Reconnect"),
         Binding("ctrl+l", "clear", "Clear log", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -161,6 +169,22 @@ class ChatScreen(Screen[None]):
 
     def action_previous_conversation(self) -> None:
         self.switch_to(self.conversations.neighbour(-1))
+
+    def action_window(self, number: int) -> None:
+        """alt+N: the Nth conversation of the room list (alt+0: the tenth)."""
+        key = self.conversations.nth(number)
+        if key is None:
+            self.app.bell()
+        else:
+            self.switch_to(key)
+
+    def action_next_activity(self) -> None:
+        """alt+a: the next conversation with unread lines, those that mention us first."""
+        key = self.conversations.next_activity()
+        if key is None:
+            self.app.bell()
+        else:
+            self.switch_to(key)
 
     def action_reconnect(self) -> None:
         if self.session.state is ConnState.CONNECTED:

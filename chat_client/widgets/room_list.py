@@ -1,4 +1,5 @@
-"""The list of conversations (rooms and direct messages) with unread counts and mention marks."""
+"""The list of conversations (rooms and direct messages), numbered, with unread counts and
+mention marks."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from chat_client.conversations import Conversation, Conversations, Kind
 from chat_client.text import inert
 
 
-def room_entry(conv: Conversation) -> Text:
+def room_entry(conv: Conversation, number: int | None = None, width: int = 1) -> Text:
     """`#lobby  3` / `@bob !1` / `#dev (left)`: a label for one conversation, built without
-    markup; a room we are no longer in (kicked) is dimmed."""
+    markup; a room we are no longer in (kicked) is dimmed. `number`: its place in the list
+    (alt+1.. alt+0 jump to the first ten), right-aligned to `width`."""
     line = Text(no_wrap=True, overflow="ellipsis")
+    if number is not None:
+        line.append(f"{number:>{width}} ", style="dim")
     if conv.kind is Kind.SERVER:
         line.append(inert(conv.name), style="italic")
     else:
@@ -49,7 +53,10 @@ class RoomList(OptionList):
         """Redraw from the model, highlighting the active conversation."""
         convs = list(conversations.items.values())
         self._keys = [c.key for c in convs]
-        self.set_options(Option(room_entry(c), id=c.widget_id) for c in convs)
+        width = len(str(len(convs)))
+        self.set_options(
+            Option(room_entry(c, n, width), id=c.widget_id) for n, c in enumerate(convs, 1)
+        )
         if conversations.active in self._keys:
             self.highlighted = self._keys.index(conversations.active)
 

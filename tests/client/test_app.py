@@ -133,7 +133,7 @@ async def test_direct_messages_and_unread_counts(server: InProcessServer) -> Non
         assert lobby is not None
         await wait_until(pilot, lambda: "two, alice" in text_of(app, "lobby"))
         assert lobby.unread >= 2 and lobby.mention
-        await pilot.press("ctrl+b")
+        await pilot.press("ctrl+o")
         assert screen.conversations.active == room_key("lobby")
         assert lobby.unread == 0 and not lobby.mention
         await bob.close()
