@@ -95,6 +95,10 @@ def raise_nofile() -> int:
     return soft
 
 
+#: An empty config directory for the servers under test (no wirechat.toml to find).
+_EMPTY_CONFIG = tempfile.mkdtemp(prefix="chat-bench-config-")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -192,7 +196,12 @@ class ServerProc:
         if self.pin and shutil.which("taskset"):
             cmd = ["taskset", "-c", str(SERVER_CPU), *cmd]
         self._log = tempfile.NamedTemporaryFile(prefix="chat-bench-", suffix=".log")  # noqa: SIM115 (closed in stop)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # No settings file or WIRECHAT_* variable of the caller's: the server under test runs
+        # on the flags given here only.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WIRECHAT_")}
+        env["PYTHONUNBUFFERED"] = "1"
+        if self.kind == "chat":
+            env["XDG_CONFIG_HOME"] = _EMPTY_CONFIG
         if self.store == "tls":  # the self-signed certificate is made in a directory of its own
             if self._db_dir is None:
                 self._db_dir = tempfile.mkdtemp(prefix="chat-bench-tls-")

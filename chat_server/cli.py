@@ -25,7 +25,7 @@ from chat_server import __version__, selfsigned
 from chat_server.backends import BackendUnavailable, load_backend
 from chat_server.backends.base import ServeOptions
 from chat_server.backends.lifecycle import clients_allowed, raise_nofile_limit
-from chat_server.backends.tls import server_context
+from chat_server.backends.tls import Certificate
 from chat_server.core import CoreConfig, Hub
 from chat_server.core.interfaces import Store
 from chat_server.listeners import Listener, ListenError, open_listener, parse_listen
@@ -187,7 +187,7 @@ def store_from(settings: Settings | argparse.Namespace) -> Store:
     return SqliteStore(path, durability=settings.durability, max_bytes=max_bytes)
 
 
-def open_all(settings: Settings) -> tuple[list[Listener], ssl.SSLContext | None]:
+def open_all(settings: Settings) -> tuple[list[Listener], Certificate | None]:
     """Every --listen listener, bound (the default: tcp:// on --host and --port), and the
     TLS context when one is tls://."""
     urls = settings.listen or [f"tcp://{_bracketed(settings.host)}:{settings.port}"]
@@ -208,7 +208,7 @@ def open_all(settings: Settings) -> tuple[list[Listener], ssl.SSLContext | None]
             raise ListenError(
                 "a tls:// listener needs --tls-cert and --tls-key (or --tls-self-signed)"
             )
-        tls = server_context(cert, key)
+        tls = Certificate(cert, key)
     opened: list[Listener] = []
     try:
         for spec in specs:
@@ -312,6 +312,16 @@ def run(loaded: Loaded) -> int:
     def reload_settings() -> None:  # on SIGHUP, on the core's thread
         nonlocal current
         current = reload(hub, current, fit)
+        if tls is not None:  # the same files again: a renewed certificate, for new connections
+            problem = tls.reload()
+            if problem is None:
+                log.info("reload: TLS certificate %s loaded again for new connections", tls.cert)
+            else:
+                log.error(
+                    "reload: TLS certificate %s not loaded (%s); keeping the old one",
+                    tls.cert,
+                    problem,
+                )
 
     probe = None
     if settings.udp is not None:
@@ -351,7 +361,7 @@ def run(loaded: Loaded) -> int:
             workers=settings.workers,
             listeners=opened,
             listening=served,
-            tls=tls,
+            tls=None if tls is None else tls.context,
             handshake_timeout=config.hello_timeout,
             reload=reload_settings,
         )

@@ -85,7 +85,10 @@ class ServerProcess:
             cmd = [sys.executable, "-c", _LIMITED_SERVER, str(self.nofile), str(self.hold_fds)]
         cmd += ["--backend", self.backend]
         cmd += ["--host", self.host, "--port", str(self.port), *self.args]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "XDG_DATA_HOME": _DATA}
+        # Its own data and config directories, and none of the caller's WIRECHAT_* settings:
+        # a developer's wirechat.toml or environment never changes a test's server.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WIRECHAT_")}
+        env.update(PYTHONUNBUFFERED="1", XDG_DATA_HOME=_DATA, XDG_CONFIG_HOME=_DATA)
         self.proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,

@@ -92,6 +92,25 @@ def _reason(exc: ssl.SSLError) -> str:
     return str(reason).lower()
 
 
+class Certificate:
+    """The server's TLS context and the files it was loaded from. `reload()` (on SIGHUP)
+    loads them again into the same context: connections made from then on get the new
+    certificate, those already open keep theirs."""
+
+    def __init__(self, cert: str, key: str) -> None:
+        self.cert = cert
+        self.key = key
+        self.context = server_context(cert, key)
+
+    def reload(self) -> str | None:
+        """None when the files were loaded again, else why not (the old ones stay)."""
+        try:
+            self.context.load_cert_chain(self.cert, self.key)
+        except (OSError, ssl.SSLError) as exc:
+            return str(exc)
+        return None
+
+
 def server_context(cert: str, key: str) -> ssl.SSLContext:
     """A server context for `cert` and `key` (PEM): TLS 1.2 at least, 1.3 when the client
     has it. `load_cert_chain` again on it (SIGHUP) changes what new connections get."""

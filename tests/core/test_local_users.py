@@ -66,7 +66,7 @@ def test_no_one_from_the_network_takes_a_connected_local_users_name() -> None:
 def test_a_local_user_takes_their_name_back_from_the_network() -> None:
     hub, _ = make_hub()
     squatter, squatter_io = connect(hub, "alice")
-    conn, io = local(hub, "alice")
+    _, io = local(hub, "alice")
     assert last(io)["type"] == "welcome"
     error = [m for m in squatter_io.drain() if m["type"] == "error"][-1]
     assert error["code"] == "replaced" and squatter.closed

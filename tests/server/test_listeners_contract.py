@@ -9,6 +9,7 @@ import getpass
 import hashlib
 import pathlib
 import re
+import signal
 import ssl
 import tempfile
 
@@ -158,4 +159,56 @@ async def test_a_self_signed_certificate_is_made_once_and_pinned_by_fingerprint(
         server.restart()  # the same certificate again, not a new one
         assert await server.logged(f"using the self-signed certificate {cert_path}")
     finally:
+        server.stop()
+
+
+async def test_sighup_loads_a_renewed_certificate_and_keeps_connections(
+    backend: str, tmp_path: pathlib.Path
+) -> None:
+    ca = trustme.CA()
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+
+    def issue() -> bytes:
+        issued = ca.issue_cert("127.0.0.1")
+        issued.private_key_and_cert_chain_pem.write_to_path(str(cert))
+        issued.private_key_pem.write_to_path(str(key))
+        return ssl.PEM_cert_to_DER_cert(issued.cert_chain_pems[0].bytes().decode())
+
+    first = issue()
+    client_tls = ssl.create_default_context()
+    ca.configure_trust(client_tls)
+    server = ServerProcess(
+        backend, "--listen", "tls://127.0.0.1:0", "--tls-cert", str(cert), "--tls-key", str(key)
+    ).start()
+    writers = []
+    try:
+        assert await server.logged("INFO serving ")
+        found = _SERVING.search(server.output())
+        assert found is not None
+        host, port = address(found.group(1).split()[0])
+
+        async def connect() -> tuple[WireClient, bytes]:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port, ssl=client_tls, server_hostname="127.0.0.1"),
+                WAIT,
+            )
+            writers.append(writer)
+            der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+            return WireClient(reader, writer), der
+
+        old, seen = await connect()
+        assert seen == first
+        await old.hello("kept")
+        renewed = issue()
+        assert renewed != first
+        server.signal(signal.SIGHUP)
+        assert await server.logged("loaded again for new connections")
+        new, seen = await connect()
+        assert seen == renewed
+        await new.hello("fresh")
+        await old.send("ping", token="still here")
+        assert (await old.expect("pong"))["token"] == "still here"
+    finally:
+        for writer in writers:
+            writer.close()
         server.stop()
