@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import resource
@@ -97,6 +98,7 @@ def raise_nofile() -> int:
 
 #: An empty config directory for the servers under test (no wirechat.toml to find).
 _EMPTY_CONFIG = tempfile.mkdtemp(prefix="chat-bench-config-")
+atexit.register(shutil.rmtree, _EMPTY_CONFIG, ignore_errors=True)
 
 
 def free_port() -> int:
