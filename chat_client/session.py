@@ -37,6 +37,9 @@ connected, a lost connection is always retried.
 Offline policy: chat lines (`say`, `dm`) and joins submitted while offline are kept in order
 in an outbox and sent after the next successful reconnect and rejoin (the UI marks them as
 queued). Nothing submitted is silently dropped: `submit` says whether it went out now.
+
+The events `run` emits, the connection states, the backoff and the per-room marks are small
+values in chat_client/session_types.py, re-exported here.
 """
 
 from __future__ import annotations
@@ -44,14 +47,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import random
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
 
 from chat_client.commands import quit_reason
 from chat_client.net import ChatConnection, ConnectionClosed, HelloRejected, connect_error
+from chat_client.session_types import (
+    Backoff,
+    Connected,
+    ConnState,
+    Halted,
+    OutboxDrained,
+    Rejected,
+    RoomMark,
+    RoundTrip,
+    SessionEvent,
+    StateChanged,
+    Unreachable,
+)
 from protocol import (
     Bye,
     ChangeNick,
@@ -112,112 +125,6 @@ def halts(error: Error) -> bool:
     if error.code in (ErrorCode.REPLACED, ErrorCode.KILLED):
         return True
     return error.code == ErrorCode.BANNED and error.fatal
-
-
-class ConnState(StrEnum):
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    RECONNECTING = "reconnecting"
-    OFFLINE = "offline"
-
-
-@dataclass(frozen=True, slots=True)
-class StateChanged:
-    """The connection state changed; `retry_in` is the backoff delay when reconnecting."""
-
-    state: ConnState
-    retry_in: float | None = None
-    reason: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Connected:
-    """Registered with the server (again, if `reconnect`); `restarted`: it is a new server."""
-
-    welcome: Welcome
-    reconnect: bool
-    restarted: bool
-    flushed: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class RoundTrip:
-    """A `pong` answered our `ping` after `seconds`."""
-
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxDrained:
-    """Every request queued while offline has been sent: nothing is waiting any more."""
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """The server refused our `hello` for a reason retrying will not fix; the session stopped."""
-
-    error: Error
-
-
-@dataclass(frozen=True, slots=True)
-class Unreachable:
-    """The first connection failed (nothing listens there, or no `welcome` came) and the
-    session was made with `retry_first=False`: it stopped, so the UI can ask again."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Halted:
-    """The session stopped reconnecting because of `error` (`replaced`, `killed`, a server
-    ban, or a refused login on a reconnect); `Session.retry_now()` or `Session.login()`
-    connects again."""
-
-    error: Error
-
-
-SessionEvent = (
-    ServerMessage
-    | StateChanged
-    | Connected
-    | RoundTrip
-    | Rejected
-    | OutboxDrained
-    | Halted
-    | Unreachable
-)
-
-
-@dataclass(slots=True)
-class Backoff:
-    """Exponential backoff with jitter: base * factor**attempt, capped, scaled down randomly."""
-
-    base: float = 0.5
-    factor: float = 2.0
-    cap: float = 30.0
-    jitter: float = 0.5  # the delay is drawn from [d * (1 - jitter), d]
-    rng: random.Random = field(default_factory=random.Random)
-
-    def delay(self, attempt: int) -> float:
-        ceiling = min(self.cap, self.base * self.factor ** min(attempt, 32))
-        return ceiling * (1.0 - self.jitter * self.rng.random())
-
-
-@dataclass(slots=True)
-class RoomMark:
-    """A room we are in, with the spelling the server uses and the last message id seen."""
-
-    name: str
-    last_id: int = 0
-    last_ts: str = ""  # ISO 8601 UTC from the server: compares as a string
-    key: str | None = field(default=None, repr=False)  # the room's key, for rejoining
-
-    def is_seen(self, message: ChatMessage) -> bool:
-        """Already shown: an id not above the mark, from before it (not a restarted server)."""
-        return message.id <= self.last_id and message.ts <= self.last_ts
-
-    def mark(self, message: ChatMessage) -> None:
-        self.last_id, self.last_ts = message.id, message.ts
 
 
 class Session:
