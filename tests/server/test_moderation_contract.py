@@ -150,3 +150,43 @@ async def test_admins_owners_and_bans_survive_a_restart(backend: str, unique) ->
         for client in clients:
             client.writer.close()
         server.stop()
+
+
+async def test_every_refusal_crosses_the_wire(
+    connect: ConnectFactory, server: ServerProcess, unique
+) -> None:
+    room = unique("rules")
+    owner_nick = unique("owner")
+    owner = await WireClient.connect(server)
+    await owner.hello(owner_nick)
+    await owner.send("register", password=PASSWORD)
+    await owner.expect("registered")
+    await owner.join(room)  # created by an account: a registered room
+    guest = await connect("guest", room)
+    await owner.sync()
+
+    await owner.send("op", room=room, nick=guest.nick)
+    await error_of(owner, "not_logged_in")  # op in a registered room goes to an account
+    await guest.send("op", room=room, nick=guest.nick)
+    await error_of(guest, "not_op")
+    await owner.send("ban", room=room, mask="host:nowhere")
+    await error_of(owner, "invalid_mask")
+
+    await owner.send("mode", room=room, topic_lock=True, invite_only=True, limit=2)
+    await guest.expect("mode_changed", room=room)
+    await guest.send("topic", room=room, topic="mine")
+    await error_of(guest, "topic_locked")
+    outsider = await connect("outsider")
+    await outsider.send("join", room=room)
+    await error_of(outsider, "invite_only")
+    await owner.send("invite", room=room, nick=outsider.nick)
+    invited = await outsider.expect("invited", room=room)
+    assert invited["by"] == owner_nick
+    await owner.send("mode", room=room, invite_only=False)
+    await guest.expect("mode_changed", room=room)
+    await outsider.send("join", room=room)
+    await outsider.expect("joined", nick=outsider.nick)  # the invitation passes the cap
+    late = await connect("late")
+    await late.send("join", room=room)
+    await error_of(late, "room_full")
+    owner.writer.close()
