@@ -13,7 +13,8 @@ from chat_bench.runner import can_pin
 from chat_bench.scenarios import Settings, run
 from chat_server.core.interfaces import StoredMessage
 from chat_server.store import schema
-from chat_server.store.sqlite import SqliteStore, _Reader, prepare_writes
+from chat_server.store.reads import Reader
+from chat_server.store.sqlite import SqliteStore, prepare_writes
 from protocol.messages import chat_message_body
 from protocol.names import name_key
 
@@ -54,7 +55,7 @@ def test_the_database_holds_numbered_messages_in_chunks_and_counts_its_words(
         assert room == store.ROOM
         single = [q for q in searches if " " not in q]
         assert single and set(db.frequency) == set(single)
-        reader = _Reader(conn)
+        reader = Reader(conn)
         for word in single:
             assert len(reader.search(_Room(), word, 10**6)) == db.frequency[word]
         assert [i for i, _ in reader.history(_Room(), 1000, 50)] == list(range(999, 949, -1))
