@@ -12,7 +12,9 @@ from chat_client.login_name import default_nick
 from chat_client.palette import ChatCommands
 from chat_client.screens.chat import ChatScreen
 from chat_client.screens.connect import ConnectRequest, ConnectScreen
+from chat_client.screens.trust import TrustScreen
 from chat_client.session import Session
+from chat_client.trust import TlsOptions, UntrustedCertificate
 from protocol import ErrorCode
 
 
@@ -37,20 +39,34 @@ class ChatApp(App[None]):
         account_password: str | None = None,
         cursor_blink: bool = True,
         ping_interval: float = 15.0,
+        tls: TlsOptions | None = None,
+        unix: str | None = None,
     ) -> None:
         super().__init__()
         install_alt_digits()  # alt+1..alt+0 reach the window bindings, not the input
         self.host, self.port, self.nick, self.room = host, port, nick, room
+        self._request: ConnectRequest | None = None  # the last one, to connect again
         self.room_key: str | None = None  # typed into the connect form
         self.password = password
         self.account_password = account_password
         self.cursor_blink = cursor_blink
         self.ping_interval = ping_interval
+        # --tls-ca, --tls-fingerprint and the known_servers file, used whenever TLS is asked
+        # for (by the flags or a tls:// address in the form); `use_tls`: this time.
+        self.tls_options = tls or TlsOptions()
+        self.use_tls = tls is not None
+        self.unix = unix
 
     def on_mount(self) -> None:
         if self.nick:
             request = ConnectRequest(
-                self.host, self.port, self.nick, self.account_password, self.room
+                self.host,
+                self.port,
+                self.nick,
+                self.account_password,
+                self.room,
+                tls=self.use_tls,
+                unix=self.unix,
             )
             self.start_chat(request)
         else:
@@ -58,8 +74,12 @@ class ChatApp(App[None]):
 
     def ask_where(self, error: str = "") -> None:
         nick = self.nick or default_nick()
+        if self.unix is not None:
+            host = f"unix://{self.unix}"
+        else:
+            host = f"tls://{self.host}" if self.use_tls else self.host
         screen = ConnectScreen(
-            self.host,
+            host,
             self.port,
             nick,
             error,
@@ -75,6 +95,7 @@ class ChatApp(App[None]):
         self.host, self.port, self.nick = request.host, request.port, request.nick
         self.account_password = request.account_password
         self.room, self.room_key = request.room, request.room_key
+        self.use_tls, self.unix = request.tls, request.unix
         keys = {request.room: request.room_key} if request.room and request.room_key else {}
         session = Session(
             request.host,
@@ -86,10 +107,11 @@ class ChatApp(App[None]):
             keys=keys,
             ping_interval=self.ping_interval,
             retry_first=False,  # a wrong host or port: the form comes back, with the error
+            tls=self.tls_options if request.tls else None,
+            unix=request.unix,
         )
-        self.push_screen(
-            ChatScreen(session, f"{request.host}:{request.port}", cursor_blink=self.cursor_blink)
-        )
+        self._request = request
+        self.push_screen(ChatScreen(session, session.address, cursor_blink=self.cursor_blink))
 
     def on_chat_screen_refused(self, event: ChatScreen.Refused) -> None:
         if isinstance(self.screen, ChatScreen):
@@ -102,6 +124,31 @@ class ChatApp(App[None]):
         if isinstance(self.screen, ChatScreen):
             self.pop_screen()
         self.ask_where(f"{event.reason} (is the server running there?)")
+
+    def on_chat_screen_untrusted(self, event: ChatScreen.Untrusted) -> None:
+        if isinstance(self.screen, ChatScreen):
+            self.pop_screen()
+        error = event.error
+        if not isinstance(error, UntrustedCertificate):
+            self.ask_where(str(error))  # a changed fingerprint: never accepted from here
+            return
+        known = self.tls_options.known()
+        request = self._request
+        if request is None:
+            return
+
+        def decided(accepted: bool | None) -> None:
+            if not accepted:
+                self.ask_where(f"certificate not accepted: {error}")
+                return
+            try:
+                known.pin(error.host, error.port, error.fingerprint)
+            except OSError as exc:
+                self.ask_where(f"could not pin the certificate in {known.path}: {exc}")
+                return
+            self.start_chat(request)
+
+        self.push_screen(TrustScreen(error, str(known.path)), decided)
 
     async def action_quit(self) -> None:
         if isinstance(self.screen, ChatScreen):

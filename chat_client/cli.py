@@ -6,10 +6,13 @@ import argparse
 import asyncio
 import os
 import sys
+from dataclasses import dataclass
 
 from chat_client.accounts import ENV_VAR, account_password
-from chat_client.login_name import default_nick
+from chat_client.address import DEFAULT_UNIX_PATH, parse_address
+from chat_client.login_name import default_nick, local_nick
 from chat_client.probe import PROBE_TIMEOUT, run_probe
+from chat_client.trust import TlsOptions, normalize_fingerprint
 
 
 def _to_stderr(line: str) -> None:
@@ -18,8 +21,49 @@ def _to_stderr(line: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chat-client", description="wirechat client")
-    parser.add_argument("--host", default="127.0.0.1", help="server address (default: 127.0.0.1)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help=(
+            "server address (default: 127.0.0.1); tls://HOST[:PORT] connects with TLS, "
+            "unix:///PATH to a Unix socket"
+        ),
+    )
     parser.add_argument("--port", type=int, default=8089, help="server port (default: 8089)")
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help=(
+            "connect with TLS, verifying the server against the system's CAs; a certificate "
+            "that does not verify is trusted on first use (see docs/client.md)"
+        ),
+    )
+    parser.add_argument(
+        "--tls-ca",
+        default=None,
+        metavar="FILE",
+        help="with TLS: verify against the CA certificates in FILE (PEM), not the system's",
+    )
+    parser.add_argument(
+        "--tls-fingerprint",
+        default=None,
+        metavar="SHA256",
+        help=(
+            "with TLS: accept a certificate that does not verify if its SHA-256 fingerprint "
+            "is this one (any case, colons optional)"
+        ),
+    )
+    parser.add_argument(
+        "--unix",
+        nargs="?",
+        const=DEFAULT_UNIX_PATH,
+        default=None,
+        metavar="PATH",
+        help=(
+            f"connect to the server's Unix socket (default: {DEFAULT_UNIX_PATH}); the nick "
+            "defaults to your login name, which the server asks for there"
+        ),
+    )
     parser.add_argument("--nick", default=None, help="your nick")
     parser.add_argument("--room", default=None, help="room to join on connect")
     parser.add_argument("--password", default=None, help="server password, if it has one")
@@ -53,9 +97,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@dataclass(frozen=True, slots=True)
+class Where:
+    host: str
+    port: int
+    tls: TlsOptions | None
+    unix: str | None
+
+
+def where(args: argparse.Namespace) -> Where:
+    """The server from --host (a URL there wins), --port, --tls*, --unix; ValueError if they
+    do not fit together."""
+    address = parse_address(args.host)
+    port = address.port if address.port is not None else args.port
+    fingerprint = None
+    if args.tls_fingerprint is not None:
+        fingerprint = normalize_fingerprint(args.tls_fingerprint)
+    wants_tls = address.tls or args.tls or args.tls_ca is not None or fingerprint is not None
+    unix = address.unix if address.unix is not None else args.unix
+    if unix is not None and wants_tls:
+        raise ValueError("a Unix socket is not reached over TLS: --unix or --tls, not both")
+    if not 0 < port < 65536:
+        raise ValueError("--port must be a number from 1 to 65535")
+    tls = TlsOptions(ca_file=args.tls_ca, fingerprint=fingerprint) if wants_tls else None
+    return Where(address.host or "127.0.0.1", port, tls, unix)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        server = where(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    # On the Unix socket the server wants the login name (or NAME-something) as the nick.
+    nick = args.nick or (local_nick() if server.unix is not None else None)
     if args.probe is not None:
         if not args.probe_timeout > 0:
             parser.error("--probe-timeout must be more than 0 seconds")
@@ -67,17 +143,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.plain:
         from chat_client.plain import run_plain
 
-        nick = args.nick or default_nick()
         try:
             return asyncio.run(
                 run_plain(
-                    args.host,
-                    args.port,
-                    nick,
+                    server.host,
+                    server.port,
+                    nick or default_nick(),
                     args.room,
                     args.password,
                     args.json,
                     account_password=account,
+                    tls=server.tls,
+                    unix=server.unix,
                 )
             )
         except KeyboardInterrupt:
@@ -85,7 +162,14 @@ def main(argv: list[str] | None = None) -> int:
     from chat_client.app import ChatApp
 
     app = ChatApp(
-        args.host, args.port, args.nick, args.room, args.password, account_password=account
+        server.host,
+        server.port,
+        nick,
+        args.room,
+        args.password,
+        account_password=account,
+        tls=server.tls,
+        unix=server.unix,
     )
     app.run()
     # Textual sets a non-zero return code when the app ended with an unhandled error.

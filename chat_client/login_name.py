@@ -38,4 +38,16 @@ def default_nick() -> str:
     return FALLBACK_NICK
 
 
-__all__ = ["FALLBACK_NICK", "default_nick"]
+def local_nick() -> str:
+    """The nick for the server's Unix socket, which takes the peer's uid's login name as the
+    identity: that name (the password database's first, which is what the server reads), or
+    `NAME-local` when NAME itself cannot be a nick (`root` is reserved), else `default_nick`."""
+    names = _login_names()[::-1]  # the password database's name first
+    for name in names:
+        for nick in (name.strip(), f"{name.strip()}-local"):
+            with contextlib.suppress(ValueError):
+                return normalize_nick(nick)
+    return default_nick()
+
+
+__all__ = ["FALLBACK_NICK", "default_nick", "local_nick"]

@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import os
 import socket
+import ssl
 from collections import deque
 from collections.abc import AsyncIterator
 
 from pydantic import ValidationError
 
+from chat_client.trust import TlsOptions, open_tls
 from protocol import (
     DEFAULT_MAX_FRAME,
     PROTOCOL_VERSION,
@@ -35,6 +37,8 @@ def connect_error(exc: OSError) -> str:
     service not known`, `timed out` (not asyncio's `[Errno 111] Connect call failed (...)`)."""
     if isinstance(exc, TimeoutError):
         return "timed out"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed: {exc.reason or exc}"
     if isinstance(exc, socket.gaierror) and exc.strerror:
         return exc.strerror
     if isinstance(exc.errno, int) and exc.errno > 0:
@@ -74,11 +78,26 @@ class ChatConnection:
         self.closed = False
 
     @classmethod
-    async def open(cls, host: str, port: int, timeout: float = 10.0) -> ChatConnection:
-        """Connect, or raise OSError / TimeoutError."""
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, limit=READ_SIZE), timeout
-        )
+    async def open(
+        cls,
+        host: str,
+        port: int,
+        timeout: float = 10.0,
+        *,
+        tls: TlsOptions | None = None,
+        unix: str | None = None,
+    ) -> ChatConnection:
+        """Connect over TCP, TLS (`tls`, see chat_client/trust.py) or the Unix socket `unix`.
+
+        Raises OSError / TimeoutError, or TrustError when the server's certificate is not
+        trusted (not an OSError: retrying cannot help, the user must decide)."""
+        async with asyncio.timeout(timeout):
+            if unix is not None:
+                reader, writer = await asyncio.open_unix_connection(unix, limit=READ_SIZE)
+            elif tls is not None:
+                reader, writer = await open_tls(host, port, tls, READ_SIZE)
+            else:
+                reader, writer = await asyncio.open_connection(host, port, limit=READ_SIZE)
         return cls(reader, writer)
 
     async def send(self, message: _Message) -> None:

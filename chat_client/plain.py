@@ -23,10 +23,12 @@ import itertools
 import sys
 from collections.abc import Callable
 
+from chat_client.address import label
 from chat_client.net import ChatConnection, ConnectionClosed, HelloRejected, connect_error
 from chat_client.plain_client import HELP, Login, PlainClient
 from chat_client.plain_text import describe
 from chat_client.text import inert
+from chat_client.trust import TlsOptions, TrustError, UntrustedCertificate
 from protocol import (
     Bye,
     Error,
@@ -59,9 +61,13 @@ async def run_plain(
     *,
     account_password: str | None = None,
     source: asyncio.StreamReader | None = None,
+    tls: TlsOptions | None = None,
+    unix: str | None = None,
 ) -> int:
     """Run line mode until stdin (or `source`) ends, /quit, or the server closes.
 
+    With `tls`, over TLS: a certificate that does not verify is refused unless it is pinned
+    or `tls.fingerprint` matches (no one to ask). With `unix`, to that Unix socket.
     Returns an exit status: 0, or 1 when the first connection failed or ended in a fatal error.
     """
     client = PlainClient(room)
@@ -79,9 +85,18 @@ async def run_plain(
     try:
         while True:
             try:
-                conn = await ChatConnection.open(host, port)
+                conn = await ChatConnection.open(host, port, tls=tls, unix=unix)
+            except TrustError as exc:
+                out(f"! refused: {exc}")
+                if isinstance(exc, UntrustedCertificate):
+                    out(
+                        "! to trust it, check that fingerprint with the server's operator and "
+                        "give it with --tls-fingerprint, or accept it once in the TUI"
+                    )
+                return 1
             except (OSError, TimeoutError) as exc:
-                out(f"! cannot connect to {host}:{port}: {connect_error(exc)}")
+                where = label(host, port, tls=tls is not None, unix=unix)
+                out(f"! cannot connect to {where}: {connect_error(exc)}")
                 return 1
             try:
                 status = await _connection(

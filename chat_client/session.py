@@ -34,6 +34,10 @@ if the very first attempt finds nothing listening, or nothing that says `welcome
 with `Unreachable` instead of retrying (a wrong host or port is better asked again). Once
 connected, a lost connection is always retried.
 
+TLS and Unix sockets: with `tls` the session connects with TLS (chat_client/trust.py); with
+`unix` to that socket. A certificate that is not trusted stops the session at once with
+`Untrusted`, on the first connection or a later one: retrying cannot make it trusted.
+
 Offline policy: chat lines (`say`, `dm`) and joins submitted while offline are kept in order
 in an outbox and sent after the next successful reconnect and rejoin (the UI marks them as
 queued). Nothing submitted is silently dropped: `submit` says whether it went out now.
@@ -50,6 +54,7 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
+from chat_client.address import label
 from chat_client.commands import quit_reason
 from chat_client.net import ChatConnection, ConnectionClosed, HelloRejected, connect_error
 from chat_client.session_types import (
@@ -64,7 +69,9 @@ from chat_client.session_types import (
     SessionEvent,
     StateChanged,
     Unreachable,
+    Untrusted,
 )
+from chat_client.trust import TlsOptions, TrustError
 from protocol import (
     Bye,
     ChangeNick,
@@ -145,8 +152,12 @@ class Session:
         connect_timeout: float = 5.0,
         backoff: Backoff | None = None,
         retry_first: bool = True,
+        tls: TlsOptions | None = None,
+        unix: str | None = None,
     ) -> None:
         self.host = host
+        self.tls = tls  # connect with TLS (chat_client/trust.py)
+        self.unix = unix  # connect to this Unix socket instead of host:port
         #: Whether to keep trying when the very first connection fails; if not, `run` ends
         #: with `Unreachable` (a wrong address is better asked again than retried forever).
         self.retry_first = retry_first
@@ -188,6 +199,11 @@ class Session:
         self._emit: Callable[[SessionEvent], None] = lambda event: None
 
     # ------------------------------------------------------------------ API for the UI
+
+    @property
+    def address(self) -> str:
+        """The server, as messages name it: `HOST:PORT`, `tls://HOST:PORT`, `unix://PATH`."""
+        return label(self.host, self.port, tls=self.tls is not None, unix=self.unix)
 
     @property
     def connected(self) -> bool:
@@ -276,10 +292,17 @@ class Session:
             halt: Error | None = None
             unreachable = False  # no server there: nothing listens, or nothing says welcome
             try:
-                conn = await ChatConnection.open(self.host, self.port, self.connect_timeout)
+                conn = await ChatConnection.open(
+                    self.host, self.port, self.connect_timeout, tls=self.tls, unix=self.unix
+                )
+            except TrustError as exc:
+                # Retrying cannot make a certificate trusted: the user decides.
+                self._set_state(ConnState.OFFLINE, reason=str(exc))
+                emit(Untrusted(exc))
+                return
             except (OSError, TimeoutError) as exc:
                 unreachable = True
-                reason = f"cannot connect to {self.host}:{self.port}: {connect_error(exc)}"
+                reason = f"cannot connect to {self.address}: {connect_error(exc)}"
             else:
                 wanted = self.nick
                 hello_nick = wanted
@@ -310,7 +333,7 @@ class Session:
                 except (ConnectionClosed, TimeoutError, OSError) as exc:
                     await conn.close()
                     unreachable = True
-                    reason = f"no welcome from {self.host}:{self.port}: {exc or 'timed out'}"
+                    reason = f"no welcome from {self.address}: {exc or 'timed out'}"
                 else:
                     attempt = 0
                     rename = wanted if name_key(welcome.nick) != name_key(wanted) else None
@@ -520,5 +543,6 @@ __all__ = [
     "SessionEvent",
     "StateChanged",
     "Unreachable",
+    "Untrusted",
     "halts",
 ]

@@ -8,6 +8,7 @@ import random
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from chat_client.trust import TrustError
 from protocol import ChatMessage, Error, ServerMessage, Welcome
 
 
@@ -65,6 +66,15 @@ class Unreachable:
 
 
 @dataclass(frozen=True, slots=True)
+class Untrusted:
+    """The server's TLS certificate is not trusted (chat_client/trust.py): the session
+    stopped. `error` is an UntrustedCertificate (a UI may ask, pin it and connect again) or a
+    FingerprintChanged (never to be accepted from the UI)."""
+
+    error: TrustError
+
+
+@dataclass(frozen=True, slots=True)
 class Halted:
     """The session stopped reconnecting because of `error` (`replaced`, `killed`, a server
     ban, or a refused login on a reconnect); `Session.retry_now()` or `Session.login()`
@@ -82,6 +92,7 @@ SessionEvent = (
     | OutboxDrained
     | Halted
     | Unreachable
+    | Untrusted
 )
 
 
@@ -129,4 +140,5 @@ __all__ = [
     "SessionEvent",
     "StateChanged",
     "Unreachable",
+    "Untrusted",
 ]

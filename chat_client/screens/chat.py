@@ -22,6 +22,7 @@ from chat_client.screens.chat_events import ServerEvents
 from chat_client.screens.moderation import Moderation
 from chat_client.session import ConnState, Session, SessionEvent
 from chat_client.text import inert
+from chat_client.trust import TrustError
 from chat_client.widgets.bars import StatusBar, TopicBar
 from chat_client.widgets.chat_input import ChatInput
 from chat_client.widgets.chat_log import ChatLog
@@ -151,6 +152,14 @@ class ChatScreen(Screen[None]):
         def __init__(self, reason: str) -> None:
             super().__init__()
             self.reason = reason
+
+    class Untrusted(Message):
+        """The server's TLS certificate is not trusted (`error`, chat_client/trust.py): the
+        app asks whether to pin it, or shows the refusal."""
+
+        def __init__(self, error: TrustError) -> None:
+            super().__init__()
+            self.error = error
 
     # ------------------------------------------------------------------ input
 

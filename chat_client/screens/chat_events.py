@@ -30,6 +30,7 @@ from chat_client.session import (
     SessionEvent,
     StateChanged,
     Unreachable,
+    Untrusted,
     halts,
 )
 from chat_client.text import inert
@@ -100,6 +101,8 @@ class ServerEvents:
                 self._got_halted(event)
             case Unreachable():
                 self.screen.post_message(self.screen.Unreachable(event.reason))
+            case Untrusted():
+                self.screen.post_message(self.screen.Untrusted(event.error))
             case Joined():
                 self._got_joined(event)
             case History():

@@ -1,5 +1,8 @@
 """The connect form: host, port, nick, an optional account password, and a room to join.
 
+The host field takes an address (chat_client/address.py): `tls://HOST[:PORT]` connects with
+TLS (a port there wins over the port field), `unix:///PATH` to a Unix socket.
+
 Host, port, nick and room are prefilled from the command line and the login name; the account password
 from `--account-password-file` or `$WIRECHAT_ACCOUNT_PASSWORD` (shown masked), unless the
 server just refused it. The room's key (for a room with one) is masked too.
@@ -17,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
 from chat_client.accounts import check_password
+from chat_client.address import parse_address
 from chat_client.commands import room_arg
 from chat_client.text import inert
 from protocol.names import normalize_nick
@@ -35,6 +39,8 @@ class ConnectRequest:
     account_password: str | None = None  # log in to the account named by `nick`
     room: str | None = None  # join it once connected
     room_key: str | None = None  # the room's key, if it has one
+    tls: bool = False  # the host field said tls://
+    unix: str | None = None  # the host field said unix:///PATH (host and port unused)
 
 
 class ConnectScreen(Screen[ConnectRequest]):
@@ -70,7 +76,7 @@ class ConnectScreen(Screen[ConnectRequest]):
             with Horizontal(id="server-row", classes="form-row"):
                 with Vertical():
                     yield Label("Host")
-                    yield Input(self._host, id="host", placeholder="127.0.0.1")
+                    yield Input(self._host, id="host", placeholder="127.0.0.1, tls://HOST[:PORT]")
                 with Vertical(id="port-column"):
                     yield Label("Port")
                     yield Input(str(self._port), id="port", type="integer", placeholder="8089")
@@ -110,16 +116,22 @@ class ConnectScreen(Screen[ConnectRequest]):
         error.display = True
 
     def action_connect(self) -> None:
-        host = self.query_one("#host", Input).value.strip() or "127.0.0.1"
+        try:
+            address = parse_address(self.query_one("#host", Input).value.strip() or "127.0.0.1")
+        except ValueError as exc:
+            self._show_error(str(exc))
+            return
         port_text = self.query_one("#port", Input).value.strip()
         nick = self.query_one("#nick", Input).value.strip()
         try:
-            port = int(port_text)
+            port = address.port if address.port is not None else int(port_text)
             if not 0 < port < 65536:
                 raise ValueError
         except ValueError:
-            self._show_error("port must be a number from 1 to 65535")
-            return
+            if address.unix is None:  # a socket's path needs no port
+                self._show_error("port must be a number from 1 to 65535")
+                return
+            port = 0
         try:
             nick = normalize_nick(nick)
         except ValueError as exc:
@@ -141,4 +153,15 @@ class ConnectScreen(Screen[ConnectRequest]):
         except ValueError as exc:
             self._show_error(str(exc))  # never quotes the key
             return
-        self.dismiss(ConnectRequest(host, port, nick, account_password, room, room_key))
+        self.dismiss(
+            ConnectRequest(
+                address.host,
+                port,
+                nick,
+                account_password,
+                room,
+                room_key,
+                tls=address.tls,
+                unix=address.unix,
+            )
+        )

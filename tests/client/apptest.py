@@ -91,3 +91,10 @@ async def recv_until(
             message = await conn.recv()
             if condition(message):
                 return message
+
+
+def form_shown(app: ChatApp) -> bool:
+    """The connect form is up with all its fields (a pushed screen composes a moment later)."""
+    from chat_client.screens.connect import ConnectScreen
+
+    return isinstance(app.screen, ConnectScreen) and bool(app.screen.query("#room-key"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from chat_client.conversations import dm_key, room_key
-from chat_client.screens.connect import ConnectScreen
 from chat_client.widgets.chat_input import ChatInput
 from chat_client.widgets.chat_log import ChatLog
 from chat_client.widgets.member_list import MemberList
@@ -14,6 +13,7 @@ from protocol import ChatMessage, DirectMessage, Say, SendDm, SetTopic, Topic
 from tests.client.apptest import (
     chat,
     enter,
+    form_shown,
     lines,
     make_app,
     peer,
@@ -166,7 +166,7 @@ async def test_tab_completion_and_input_history(server: InProcessServer) -> None
 async def test_connect_screen_when_no_nick(server: InProcessServer) -> None:
     app = make_app(server.port, nick=None)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, ConnectScreen))
+        await wait_until(pilot, lambda: form_shown(app))
         nick_input = app.screen.query_one("#nick")
         nick_input.value = "carol"  # type: ignore[attr-defined]
         await pilot.press("enter")
@@ -178,7 +178,7 @@ async def test_nick_taken_goes_back_to_connect_screen(server: InProcessServer) -
     bob = await peer(server.port, "alice")
     app = make_app(server.port)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, ConnectScreen))
+        await wait_until(pilot, lambda: form_shown(app))
         error = app.screen.query_one("#connect-error")
         assert "nick_taken" in str(error.render())
     await bob.close()

@@ -12,7 +12,6 @@ import pytest
 
 from chat_client.app import ChatApp
 from chat_client.conversations import room_key
-from chat_client.screens.connect import ConnectScreen
 from chat_client.session import ConnState
 from chat_client.widgets.bars import StatusBar
 from chat_client.widgets.chat_input import ChatInput
@@ -35,7 +34,7 @@ from protocol import (
     Unregistered,
 )
 from protocol.base import WireMessage as _Message
-from tests.client.apptest import chat, enter, lines, started, text_of, wait_until
+from tests.client.apptest import chat, enter, form_shown, lines, started, text_of, wait_until
 from tests.client.fakeserver import TS, FakeConn, FakeServer
 
 SIZE = (120, 40)
@@ -283,7 +282,7 @@ async def test_refused_at_first_the_form_asks_for_the_account_password(
     fake.answer = answer
     app = make(fake)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, ConnectScreen))
+        await wait_until(pilot, lambda: form_shown(app))
         form = app.screen
         error = str(form.query_one("#connect-error").render())  # type: ignore[attr-defined]
         assert "account password field" in error, error

@@ -15,7 +15,6 @@ from rich.text import Text
 
 from chat_client.app import ChatApp
 from chat_client.conversations import room_key
-from chat_client.screens.connect import ConnectScreen
 from chat_client.session import ConnState
 from chat_client.widgets.bars import TopicBar
 from chat_client.widgets.chat_input import ChatInput
@@ -58,7 +57,7 @@ from protocol import (
     Wall,
 )
 from protocol.base import WireMessage
-from tests.client.apptest import chat, enter, lines, started, text_of, wait_until
+from tests.client.apptest import chat, enter, form_shown, lines, started, text_of, wait_until
 from tests.client.fakeserver import TS, FakeConn, FakeServer
 
 SIZE = (120, 40)
@@ -364,7 +363,7 @@ async def test_killed_stops_reconnecting_until_asked(fake: FakeServer) -> None:
 async def test_join_with_a_key_from_the_command_and_the_form(fake: FakeServer) -> None:
     app = make(fake, nick=None, room="vault")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, ConnectScreen))
+        await wait_until(pilot, lambda: form_shown(app))
         form = app.screen
         assert form.query_one("#room").value == "vault"  # type: ignore[attr-defined]
         key_field = form.query_one("#room-key")

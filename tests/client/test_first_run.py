@@ -15,9 +15,8 @@ from textual.widgets import Input
 from chat_client.app import ChatApp
 from chat_client.login_name import default_nick
 from chat_client.screens.chat import ChatScreen
-from chat_client.screens.connect import ConnectScreen
 from chat_client.session import Backoff, ConnState, Session, SessionEvent, StateChanged, Unreachable
-from tests.client.apptest import make_app, started, wait_until
+from tests.client.apptest import form_shown, make_app, started, wait_until
 from tests.client.inprocess import InProcessServer
 
 SIZE = (100, 30)
@@ -54,7 +53,7 @@ async def test_no_server_at_start_shows_the_form_with_the_error(server: InProces
     port = free_port()
     app = make_app(port)  # a nick is given: no form at first
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, ConnectScreen))
+        await wait_until(pilot, lambda: form_shown(app))
         assert form_error(app) == (
             f"cannot connect to 127.0.0.1:{port}: Connection refused (is the server running there?)"
         )
@@ -71,7 +70,7 @@ async def test_the_error_shows_on_a_small_terminal() -> None:
     """The form is taller than 24 rows: the error sits above the fields, in sight."""
     app = make_app(free_port())
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, ConnectScreen))
+        await wait_until(pilot, lambda: form_shown(app))
         await pilot.pause()
         error = app.screen.query_one("#connect-error")
         assert error.display and error.region.y >= 0 and error.region.bottom <= 24
@@ -83,7 +82,7 @@ async def test_a_port_that_is_not_a_chat_server_shows_the_form() -> None:
     async with mute_server() as port:
         app = make_app(port)
         async with app.run_test(size=SIZE) as pilot:
-            await wait_until(pilot, lambda: isinstance(app.screen, ConnectScreen))
+            await wait_until(pilot, lambda: form_shown(app))
             assert form_error(app).startswith(f"no welcome from 127.0.0.1:{port}: ")
 
 
@@ -155,5 +154,5 @@ async def test_the_form_suggests_the_login_name(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(pwd, "getpwuid", lambda uid: _passwd("carol"))
     app = ChatApp("127.0.0.1", free_port(), None, None, cursor_blink=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, ConnectScreen))
+        await wait_until(pilot, lambda: form_shown(app))
         assert app.screen.query_one("#nick", Input).value == "carol"

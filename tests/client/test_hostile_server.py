@@ -5,11 +5,10 @@ from __future__ import annotations
 from rich.text import Text
 
 from chat_client.palette import ChatCommands
-from chat_client.screens.connect import ConnectScreen
 from chat_client.session import Rejected
 from chat_client.widgets.chat_input import ChatInput
 from protocol import Bye, DirectMessage, Error, Joined
-from tests.client.apptest import chat, lines, make_app, started, wait_until
+from tests.client.apptest import chat, form_shown, lines, make_app, started, wait_until
 from tests.client.inprocess import InProcessServer
 
 SIZE = (120, 40)
@@ -95,7 +94,7 @@ async def test_refusal_reason_on_the_connect_form_is_inert(server: InProcessServ
         chat(app).handle(
             Rejected(Error(code="nick_taken", message="[@click=app.quit]x[/] \x1b]0;owned\x07"))
         )
-        await wait_until(pilot, lambda: isinstance(app.screen, ConnectScreen))
+        await wait_until(pilot, lambda: form_shown(app))
         error = str(app.screen.query_one("#connect-error").render())
         assert "nick_taken: [@click=app.quit]x[/] \\x1b]0;owned\\x07" in error
         assert _raw_free(error)
