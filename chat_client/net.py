@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import ssl
@@ -178,10 +177,17 @@ class ChatConnection:
         self._writer.transport.abort()
 
     async def close(self) -> None:
+        """Close, politely (TLS says close_notify), but abort if that does not finish in 2 s
+        or is cancelled: the socket is never left open."""
         self.closed = True
         self._writer.close()
-        with contextlib.suppress(TimeoutError, ConnectionError, OSError):
+        try:
             await asyncio.wait_for(self._writer.wait_closed(), 2.0)
+        except (TimeoutError, ConnectionError, OSError):
+            self._writer.transport.abort()
+        except asyncio.CancelledError:
+            self._writer.transport.abort()
+            raise
 
 
 __all__ = ["ChatConnection", "ConnectionClosed", "ErrorCode", "HelloRejected", "connect_error"]

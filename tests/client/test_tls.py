@@ -15,12 +15,15 @@ from dataclasses import dataclass
 
 import pytest
 import trustme
+from textual.widgets import Input, Static
 
 from chat_client.address import Address, parse_address
+from chat_client.app import ChatApp
 from chat_client.cli import build_parser, where
 from chat_client.login_name import local_nick
 from chat_client.net import ChatConnection
 from chat_client.plain import run_plain
+from chat_client.screens.trust import TrustScreen
 from chat_client.trust import (
     FingerprintChanged,
     KnownServers,
@@ -29,6 +32,7 @@ from chat_client.trust import (
     fingerprint,
     normalize_fingerprint,
 )
+from tests.client.apptest import chat, form_shown, started, wait_until
 from tests.helpers import WAIT, ServerProcess
 
 _SERVING = re.compile(r"INFO serving (\w+://.+)")
@@ -224,3 +228,47 @@ async def test_the_unix_socket_is_a_local_user(served: Served) -> None:
     assert local_nick() in (welcome.local_user, f"{welcome.local_user}-local")
     lines = await plain(served, None, unix=served.unix)
     assert lines[-1] == "0", lines
+
+
+# ---------------------------------------------------------------------- the TUI
+
+
+def tui(served: Served) -> ChatApp:
+    return ChatApp(served.host, served.port, "alice", "lobby", tls=TlsOptions(), cursor_blink=False)
+
+
+async def test_the_tui_asks_and_pins_on_accept(served: Served, known: pathlib.Path) -> None:
+    app = tui(served)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, TrustScreen))
+        shown = str(app.screen.query_one("#trust-fingerprint", Static).render())
+        assert shown == served.fingerprint
+        await pilot.press("a")
+        await started(pilot)
+        assert chat(app).session.connected
+    assert known.read_text().splitlines()[-1] == (
+        f"{served.host}:{served.port} {served.fingerprint}"
+    )
+
+
+async def test_the_tui_refused_shows_the_form(served: Served, known: pathlib.Path) -> None:
+    app = tui(served)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, TrustScreen))
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: form_shown(app))
+        error = str(app.screen.query_one("#connect-error", Static).render())
+        assert "certificate not accepted" in error
+        assert app.screen.query_one("#host", Input).value == f"tls://{served.host}"
+    assert not known.exists()
+
+
+async def test_the_tui_never_offers_a_changed_fingerprint(
+    served: Served, known: pathlib.Path
+) -> None:
+    KnownServers().pin(served.host, served.port, fingerprint(b"old"))
+    app = tui(served)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: form_shown(app))
+        error = str(app.screen.query_one("#connect-error", Static).render())
+        assert "CHANGED" in error and f"remove line 2 of {known}" in error
