@@ -23,6 +23,7 @@ from chat_client.cli import build_parser, where
 from chat_client.login_name import local_nick
 from chat_client.net import ChatConnection
 from chat_client.plain import run_plain
+from chat_client.screens.chat import ChatScreen
 from chat_client.screens.trust import TrustScreen
 from chat_client.trust import (
     FingerprintChanged,
@@ -45,6 +46,8 @@ class Served:
     unix: str
     ca: str  # the CA's certificate (PEM)
     fingerprint: str  # the server certificate's
+    cert: str  # its PEM file (the certificate alone)
+    tcp_port: int  # the plain TCP listener's
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +59,9 @@ def served() -> Iterator[Served]:
     issued.private_key_and_cert_chain_pem.write_to_path(str(cert))
     issued.private_key_pem.write_to_path(str(key))
     ca.cert_pem.write_to_path(str(ca_pem))
-    der = ssl.PEM_cert_to_DER_cert(issued.cert_chain_pems[0].bytes().decode())
+    leaf = directory / "leaf.pem"  # the server's certificate alone
+    issued.cert_chain_pems[0].write_to_path(str(leaf))
+    der = ssl.PEM_cert_to_DER_cert(leaf.read_text())
     sock = str(directory / "chat.sock")
     server = ServerProcess(
         "asyncio",
@@ -72,7 +77,8 @@ def served() -> Iterator[Served]:
         assert found is not None
         urls = {url.split(":", 1)[0]: url for url in found.group(1).split()}
         host, port = urls["tls"].split("://", 1)[1].rsplit(":", 1)
-        yield Served(host, int(port), sock, str(ca_pem), fingerprint(der))
+        tcp_port = int(urls["tcp"].rsplit(":", 1)[1])
+        yield Served(host, int(port), sock, str(ca_pem), fingerprint(der), str(leaf), tcp_port)
     finally:
         server.stop()
         shutil.rmtree(directory, ignore_errors=True)
@@ -183,6 +189,19 @@ async def test_the_fingerprint_given_is_accepted(served: Served, known: pathlib.
     assert lines[-1] == "1" and "not the" in "\n".join(lines), lines
 
 
+def test_the_fingerprint_is_the_one_the_server_logs(served: Served) -> None:
+    from chat_server.selfsigned import fingerprint as server_fingerprint
+
+    assert served.fingerprint == server_fingerprint(pathlib.Path(served.cert))
+
+
+async def test_tls_to_a_plain_port_says_so(served: Served, known: pathlib.Path) -> None:
+    plain_port = Served(**{**served.__dict__, "port": served.tcp_port})
+    lines = await plain(plain_port, TlsOptions())
+    assert lines[-1] == "1", lines
+    assert f"cannot connect to tls://{served.host}:{served.tcp_port}: TLS failed" in lines[0]
+
+
 async def test_a_pinned_certificate_is_accepted(served: Served, known: pathlib.Path) -> None:
     KnownServers().pin(served.host, served.port, served.fingerprint)
     lines = await plain(served, TlsOptions())
@@ -261,6 +280,22 @@ async def test_the_tui_refused_shows_the_form(served: Served, known: pathlib.Pat
         assert "certificate not accepted" in error
         assert app.screen.query_one("#host", Input).value == f"tls://{served.host}"
     assert not known.exists()
+
+
+async def test_a_tls_address_in_the_connect_form(served: Served, known: pathlib.Path) -> None:
+    app = ChatApp(served.host, served.tcp_port, None, cursor_blink=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: form_shown(app))
+        form = app.screen
+        form.query_one("#host", Input).value = f"tls://{served.host}:{served.port}"
+        form.query_one("#nick", Input).value = "carol"
+        form.action_connect()  # type: ignore[attr-defined]
+        await wait_until(pilot, lambda: isinstance(app.screen, TrustScreen))
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        await wait_until(pilot, lambda: chat(app).session.connected)
+    pin = KnownServers().lookup(served.host, served.port)
+    assert pin is not None and pin.fingerprint == served.fingerprint
 
 
 async def test_the_tui_never_offers_a_changed_fingerprint(
