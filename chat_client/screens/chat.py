@@ -57,6 +57,11 @@ class ChatScreen(Screen[None]):
             Binding(f"alt+{d}", f"window({window_number(d)})", f"Window {d}", show=False)
             for d in DIGITS
         ),
+        # Scrollback: the log scrolls while the input keeps the focus.
+        Binding("pageup,shift+pageup", "scroll_log('page_up')", "Scroll up", show=False),
+        Binding("pagedown,shift+pagedown", "scroll_log('page_down')", "Scroll down", show=False),
+        Binding("ctrl+home", "scroll_log('to_top')", "Top of log", show=False),
+        Binding("ctrl+end", "scroll_log('to_bottom')", "Bottom of log", show=False),
         Binding("ctrl+r", "reconnect", "Reconnect"),
         Binding("ctrl+l", "clear", "Clear log", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -194,6 +199,17 @@ class ChatScreen(Screen[None]):
             self.app.bell()
         else:
             self.switch_to(key)
+
+    def action_scroll_log(self, how: str) -> None:
+        """PgUp/PgDn (shift too), ctrl+home/ctrl+end: scroll the current log, not the input."""
+        log = self.ensure_log(self.conversations.current)
+        moves = {
+            "page_up": log.page_up,
+            "page_down": log.page_down,
+            "to_top": log.to_top,
+            "to_bottom": log.to_bottom,
+        }
+        moves[how]()
 
     def action_reconnect(self) -> None:
         if self.session.state is ConnState.CONNECTED:
