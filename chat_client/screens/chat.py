@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -30,6 +30,11 @@ from chat_client.widgets.member_list import MemberList
 from chat_client.widgets.room_list import RoomList
 from protocol import Error
 from protocol.names import name_key
+
+#: Below these widths (columns) the member list, then the room list, are hidden to give
+#: the log room; F8 and F7 show or hide them whatever the width.
+MEMBERS_MIN_WIDTH = 100
+ROOMS_MIN_WIDTH = 70
 
 
 def _typeable(name: str) -> bool:
@@ -62,6 +67,8 @@ class ChatScreen(Screen[None]):
         Binding("pagedown,shift+pagedown", "scroll_log('page_down')", "Scroll down", show=False),
         Binding("ctrl+home", "scroll_log('to_top')", "Top of log", show=False),
         Binding("ctrl+end", "scroll_log('to_bottom')", "Bottom of log", show=False),
+        Binding("f7", "toggle_sidebar('rooms')", "Rooms"),
+        Binding("f8", "toggle_sidebar('members')", "Members"),
         Binding("ctrl+r", "reconnect", "Reconnect"),
         Binding("ctrl+l", "clear", "Clear log", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -80,6 +87,9 @@ class ChatScreen(Screen[None]):
         self.who_requested: set[str] = set()
         self.topic_on_join: set[str] = set()
         self._room_list_dirty = False
+        # A sidebar shown or hidden with F7/F8: (shown, what the width said then). It holds
+        # until a resize changes what the width says, then the width decides again.
+        self._sidebar_choice: dict[str, tuple[bool, bool]] = {}
         self.moderation = Moderation(self)
         self.events = ServerEvents(self)
         self.commands = SlashCommands(self)
@@ -110,6 +120,7 @@ class ChatScreen(Screen[None]):
             self.conversations.current,
             notice_line(f"connecting to {self.server_label} as {self.me} ..."),
         )
+        self.apply_sidebars()
         self.refresh_chrome()
         self.run_network()
 
@@ -210,6 +221,37 @@ class ChatScreen(Screen[None]):
             "to_bottom": log.to_bottom,
         }
         moves[how]()
+
+    def _sidebar_fits(self, name: str) -> bool:
+        """Whether the width leaves room for a sidebar (`rooms` or `members`)."""
+        limit = ROOMS_MIN_WIDTH if name == "rooms" else MEMBERS_MIN_WIDTH
+        return self.app.size.width >= limit
+
+    def apply_sidebars(self) -> None:
+        """Show or hide the room and member lists for the terminal's width (and F7/F8)."""
+        changed = False
+        for name in ("rooms", "members"):
+            fits = self._sidebar_fits(name)
+            choice = self._sidebar_choice.get(name)
+            if choice is not None and choice[1] != fits:
+                del self._sidebar_choice[name]
+                choice = None
+            shown = fits if choice is None else choice[0]
+            widget = self.query_one(f"#{name}")
+            if widget.display != shown:
+                widget.display = shown
+                changed = True
+        if changed:
+            self.refresh_chrome()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.apply_sidebars()
+
+    def action_toggle_sidebar(self, name: str) -> None:
+        """F7 / F8: show or hide the room list / the member list."""
+        shown = not self.query_one(f"#{name}").display
+        self._sidebar_choice[name] = (shown, self._sidebar_fits(name))
+        self.apply_sidebars()
 
     def action_reconnect(self) -> None:
         if self.session.state is ConnState.CONNECTED:
@@ -324,13 +366,20 @@ class ChatScreen(Screen[None]):
 
     def refresh_chrome(self) -> None:
         conv = self.conversations.current
-        self.query_one(RoomList).show(self.conversations)
+        room_list = self.query_one(RoomList)
+        room_list.show(self.conversations)
         members = conv.members if conv.kind is Kind.ROOM else []
         self.query_one(MemberList).show(members, self.me, conv.roles)
+        label = conv.label if conv.kind is not Kind.SERVER else self.server_label
+        if not room_list.display:
+            # No room list: say where this window is among them, `#lobby (2/3)`.
+            keys = list(self.conversations.items)
+            if conv.key in keys:
+                label = f"{label} ({keys.index(conv.key) + 1}/{len(keys)})"
         if conv.kind is Kind.ROOM:
             badges = self.moderation.badges(conv)
-            self.query_one(TopicBar).show(conv.label, conv.topic, conv.topic_by, badges)
+            self.query_one(TopicBar).show(label, conv.topic, conv.topic_by, badges)
         elif conv.kind is Kind.DM:
-            self.query_one(TopicBar).show(conv.label, "direct messages")
+            self.query_one(TopicBar).show(label, "direct messages")
         else:
-            self.query_one(TopicBar).show(self.server_label, "server messages")
+            self.query_one(TopicBar).show(label, "server messages")
