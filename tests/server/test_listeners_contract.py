@@ -47,10 +47,14 @@ async def served(
         "--tls-key", key,
         "--hello-timeout", "1",
     ).start()  # fmt: skip
-    assert await server.logged("INFO serving ")
-    found = _SERVING.search(server.output())
-    assert found is not None
-    urls = {url.split(":", 1)[0]: url for url in found.group(1).split()}
+    try:
+        assert await server.logged("INFO serving ")
+        found = _SERVING.search(server.output())
+        assert found is not None
+        urls = {url.split(":", 1)[0]: url for url in found.group(1).split()}
+    except BaseException:
+        server.stop()  # a failed check must not leave the server running
+        raise
     return server, urls
 
 
