@@ -186,8 +186,8 @@ class RoomModeration:
                 return True
         return bool(self.mutes.entries) and self.mutes.match(conn, now) is not None
 
-    def mute(self, conn: Connection, record: BanRecord) -> None:
-        self.mutes.add(record)
+    def mute_connection(self, conn: Connection, record: BanRecord) -> None:
+        """`record`, already in `mutes`, also holds `conn` itself (a rename does not lift it)."""
         self.muted_conns[conn] = record.expires
 
     def unmute(self, conn: Connection) -> list[BanRecord]:

@@ -144,7 +144,7 @@ def mute(hub: Hub, conn: Connection, msg: Mute) -> None:
     target = member_named(hub, room, msg.nick)
     outranked(hub, room, rank, target, "mute")
     entry = new_ban(hub, room, room.mod.mutes, person_mask(target), conn, None, msg.duration)
-    room.mod.mute(target, entry)
+    room.mod.mute_connection(target, entry)
     hub.store.save_ban(stored(room.key, "mute", entry))
     room.update_restricted()
     record(hub, room, conn, "mute", target.nick or "?", None)
