@@ -81,15 +81,19 @@ from protocol.moderation import (
     Unmute,
     Wall,
 )
+from protocol.presence import MAX_AWAY_LENGTH, Away, AwayChanged, Whois, WhoisReply
 
 __all__ = [
     "CLIENT_MESSAGE",
     "DEFAULT_MAX_FRAME",
     "FATAL_CODES",
     "HEADER_SIZE",
+    "MAX_AWAY_LENGTH",
     "PROTOCOL_VERSION",
     "SERVER_MESSAGE",
     "Auth",
+    "Away",
+    "AwayChanged",
     "Ban",
     "BanEntry",
     "BanList",
@@ -157,6 +161,8 @@ __all__ = [
     "Wall",
     "Welcome",
     "Who",
+    "Whois",
+    "WhoisReply",
     "encode",
     "encode_body",
     "frame",

@@ -41,6 +41,7 @@ from protocol.moderation import (
     Unmute,
     Wall,
 )
+from protocol.presence import Away, AwayChanged, Whois, WhoisReply
 
 PROTOCOL_VERSION = 1
 
@@ -93,6 +94,9 @@ class SendDm(_Message):
     to: _Short
     text: str
     ref: _Ref | None = None
+    # Added later: true for an action (`/me`), as `say.action`. Absent (or null) means
+    # false, and is left out when encoding, so a plain `dm` reads as it always did.
+    action: bool | None = None
 
 
 class ChangeNick(_Message):
@@ -189,7 +193,9 @@ ClientMessage = Annotated[
     | ServerUnban
     | ServerBans
     | Wall
-    | GetModLog,
+    | GetModLog
+    | Away
+    | Whois,
     Field(discriminator="type"),
 ]
 CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -296,6 +302,8 @@ class DirectMessage(_Message):
     # Added later: true when the message was stored for an offline account (on the sender's
     # echo) or is delivered from that store at login.
     offline: bool | None = None
+    # Added later: true for an action (`dm.action`); absent otherwise.
+    action: bool | None = None
 
 
 class NickChanged(_Message):
@@ -315,6 +323,8 @@ class Members(_Message):
     # the muted members' nicks, among those listed in `nicks`.
     roles: dict[str, Literal["owner", "op"]] | None = None
     muted: list[str] | None = None
+    # Added later: the listed members who are away (`away`); absent when none is.
+    away: list[str] | None = None
 
 
 class RoomInfo(_Message):
@@ -380,7 +390,9 @@ ServerMessage = Annotated[
     | Modes
     | BanList
     | Invited
-    | ModLog,
+    | ModLog
+    | AwayChanged
+    | WhoisReply,
     Field(discriminator="type"),
 ]
 SERVER_MESSAGE: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)

@@ -48,6 +48,7 @@ class Connection:
         "account",
         "account_key",
         "address",
+        "away",
         "busy",
         "closed",
         "decoder",
@@ -73,6 +74,7 @@ class Connection:
         "phase",
         "reset",
         "rooms",
+        "said",
         "unsent",
         "waiting",
         "waiting_since",
@@ -103,6 +105,10 @@ class Connection:
         self.key: str | None = None  # name_key(nick)
         self.account: str | None = None  # the account logged in to: its name...
         self.account_key: str | None = None  # ...and its key
+        # Presence (handlers/presence.py): the away message while away, and when (wall-clock
+        # seconds) it last sent a `dm` (what it says in rooms is read from their history).
+        self.away: str | None = None
+        self.said: float | None = None
         # Deferred work (a store read, a password hash) runs for it: requests wait meanwhile.
         self.busy = False
         # Output that waits for the store (Hub.withhold): `holds` lists, oldest first, each

@@ -56,6 +56,8 @@ ALLOWED: dict[Phase, frozenset[str]] = {
             "server_unban",
             "server_bans",
             "wall",
+            "away",
+            "whois",
         }
     ),
     Phase.CLOSING: frozenset(),

@@ -62,14 +62,15 @@ class Room:
 
     def members_frame(self, admins: frozenset[str] = frozenset()) -> bytes:
         """`members`: the first members (in join order) that fit the reply budget (the whole
-        body, wrapper included), `total`, the full count, and the listed members' roles and
-        mutes. Cached until the members, their nicks or roles change (`changed()`), so `who`
-        on a big room costs a lookup."""
+        body, wrapper included), `total`, the full count, the listed members' roles and
+        mutes, and (when any is) those who are away. Cached until the members, their nicks,
+        roles or away messages change (`changed()`), so `who` on a big room costs a lookup."""
         if self._members is None:
             head = b'{"type":"members","room":' + to_json(self.name) + b',"nicks":['
             nicks: list[bytes] = []
             roles: dict[str, str] = {}
             muted: list[str] = []
+            away: list[str] = []
             now = time.time()
             # The roles and mutes of the listed members count against the budget too: room
             # for the largest such annotation per nick is kept aside as each nick is added.
@@ -85,6 +86,8 @@ class Room:
                     size += len(encoded) + 10
                 if is_muted:
                     size += len(encoded) + 1
+                if conn.away is not None:
+                    size += len(encoded) + 1 + (0 if away else len(b',"away":[]'))
                 if size > REPLY_BUDGET:
                     break
                 nicks.append(encoded)
@@ -92,6 +95,8 @@ class Room:
                     roles[conn.nick] = ROLE_NAMES[rank]
                 if is_muted:
                     muted.append(conn.nick)
+                if conn.away is not None:
+                    away.append(conn.nick)
             tail = (
                 b'],"total":'
                 + str(len(self.members)).encode()
@@ -99,6 +104,7 @@ class Room:
                 + to_json(roles)
                 + b',"muted":'
                 + to_json(muted)
+                + (b',"away":' + to_json(away) if away else b"")
                 + b"}"
             )
             self._members = frame(head + b",".join(nicks) + tail)
@@ -109,7 +115,7 @@ class Room:
         self.restricted = mod.modes.moderated or bool(mod.mutes.entries or mod.muted_conns)
 
     def changed(self) -> None:
-        """A member joined, left or changed nick."""
+        """A member joined, left, changed nick or went away or back."""
         self._members = None
 
     def entry(self) -> bytes:

@@ -6,7 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from chat_server.core.handlers import accounts, admin, direct, history, moderation, rooms, session
+from chat_server.core.handlers import (
+    accounts,
+    admin,
+    direct,
+    history,
+    moderation,
+    presence,
+    rooms,
+    session,
+)
 from protocol import (
     Ban,
     Bans,
@@ -42,6 +51,7 @@ from protocol import (
     Who,
 )
 from protocol.base import WireMessage as _Message
+from protocol.presence import Away, Whois
 
 if TYPE_CHECKING:
     from chat_server.core.connection import Connection
@@ -80,4 +90,6 @@ HANDLERS: dict[type[_Message], Callable[[Hub, Connection, Any], None]] = {
     ServerUnban: admin.server_unban,
     ServerBans: admin.server_bans,
     Wall: admin.wall,
+    Away: presence.away,
+    Whois: presence.whois,
 }

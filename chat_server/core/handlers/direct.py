@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from chat_server.core.interfaces import StoredDm
@@ -27,8 +28,11 @@ def send_dm(hub: Hub, conn: Connection, msg: SendDm) -> None:
         raise ProtocolError(ErrorCode.INVALID_TEXT, str(exc), ref=msg.ref) from None
     message_id = hub.next_id()
     ts = hub.clock.stamp()
+    conn.said = time.time()  # for `whois.idle`
+    action = True if msg.action else None  # on the wire only when true
     if account is not None:
-        # Offline: stored (the newest `max_offline_dms` per account) until the next login.
+        # Offline: stored (the newest `max_offline_dms` per account) until the next login. The
+        # store keeps the text only: an action is delivered, and echoed, as a plain DM.
         keep = hub.config.max_offline_dms
         ticket = hub.store.add_offline_dm(
             StoredDm(account.key, message_id, conn.nick, text, ts), keep
@@ -42,7 +46,7 @@ def send_dm(hub: Hub, conn: Connection, msg: SendDm) -> None:
         return
     assert target is not None and target.nick is not None
     message = DirectMessage.model_construct(
-        id=message_id, sender=conn.nick, to=target.nick, text=text, ts=ts
+        id=message_id, sender=conn.nick, to=target.nick, text=text, ts=ts, action=action
     )
     if target is not conn:
         hub.send(target, message)
