@@ -362,7 +362,6 @@ def run(loaded: Loaded) -> int:
             listeners=opened,
             listening=served,
             tls=None if tls is None else tls.context,
-            handshake_timeout=config.hello_timeout,
             reload=reload_settings,
         )
         serve_with(hub, options)

@@ -44,8 +44,9 @@ class ServeOptions:
     # address, `listening` with every listener's URL once all are served.
     listeners: list[Listener] = field(default_factory=list)
     listening: Callable[[list[str]], None] = field(default=_ignore_listening)
-    tls: ssl.SSLContext | None = None  # for tls:// listeners
-    handshake_timeout: float = 10.0  # a TLS handshake not done by then is dropped
+    # For tls:// listeners. Every backend runs TLS over its own plain stream (backends/tls.py),
+    # so a handshake that stalls is dropped by the core's hello window like a silent client.
+    tls: ssl.SSLContext | None = None
     # Called on SIGHUP, on the core's thread (under the core lock for the thread backends):
     # reads the settings again and applies what may change (chat_server.reload).
     reload: Callable[[], None] = field(default=_no_reload)

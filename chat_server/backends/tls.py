@@ -1,5 +1,5 @@
-"""TLS without a TLS socket: `ssl.SSLObject` over memory buffers, for the backends that own
-their sockets (selectors, threadpool, socketserver).
+"""TLS without a TLS socket: `ssl.SSLObject` over memory buffers, for every backend (the
+event-loop ones over a plain asyncio transport, the others over the sockets they own).
 
 The backend reads raw bytes from the socket and hands them to `receive`, which returns the
 plaintext they completed (the handshake first: until it is done, nothing); it writes what
