@@ -8,10 +8,9 @@ read more than READ_SIZE bytes, so a burst cannot pile up in the core past max_o
 TLS is not asyncio's (`create_server(ssl=...)`): a tls:// connection is a plain transport
 with the protocol's own `TlsSession` (the sans-IO layer the selectors and thread backends
 use). A turn's output is then encrypted once per connection and written like plain output,
-the direct write included (it writes ciphertext, so no layer is bypassed): asyncio's SSL
-protocol costs several Python calls and a buffer copy per write, which at N = 100 cost more
-than the encryption itself. The core's hello window bounds a stalled handshake, as it does
-on the other backends.
+the direct write included (it writes ciphertext, so no layer is bypassed), without the
+Python layers of asyncio's SSL protocol around each write. The core's hello window bounds a
+stalled handshake, as it does on the other backends.
 """
 
 from __future__ import annotations
