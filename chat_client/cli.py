@@ -13,6 +13,7 @@ from chat_client.address import DEFAULT_UNIX_PATH, parse_address
 from chat_client.login_name import default_nick, local_nick
 from chat_client.probe import PROBE_TIMEOUT, run_probe
 from chat_client.trust import TlsOptions, normalize_fingerprint
+from chat_client.web import DEFAULT_WEB_HOST, DEFAULT_WEB_PORT
 
 
 def _to_stderr(line: str) -> None:
@@ -94,6 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"with --probe: how long to wait for the answer (default: {PROBE_TIMEOUT:g})",
     )
+    parser.add_argument(
+        "--web",
+        action="store_true",
+        help="serve this client to a browser (one client per tab) instead of the terminal",
+    )
+    parser.add_argument(
+        "--web-host",
+        default=DEFAULT_WEB_HOST,
+        metavar="ADDRESS",
+        help=f"with --web: the address to serve on (default: {DEFAULT_WEB_HOST})",
+    )
+    parser.add_argument(
+        "--web-port",
+        type=int,
+        default=DEFAULT_WEB_PORT,
+        metavar="PORT",
+        help=f"with --web: the port to serve on (default: {DEFAULT_WEB_PORT})",
+    )
     return parser
 
 
@@ -140,6 +159,14 @@ def main(argv: list[str] | None = None) -> int:
         account = account_password(args.account_password_file, os.environ)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.web:
+        if args.plain:
+            parser.error("--web serves the Textual client: --web or --plain, not both")
+        if not 0 < args.web_port < 65536:
+            parser.error("--web-port must be a number from 1 to 65535")
+        from chat_client.web import run_web
+
+        return run_web(args)
     if args.plain:
         from chat_client.plain import run_plain
 
