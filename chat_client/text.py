@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 # Every C0/C1 control, DEL, and the bidi controls, mapped to a visible escape.
 _UNSAFE: dict[int, str] = {
@@ -25,3 +26,21 @@ def inert(text: str) -> str:
 def inert_lines(text: str) -> str:
     """Like `inert`, but keeps line breaks (and turns tabs into spaces) for message bodies."""
     return text.translate(_UNSAFE_KEEP_LINES)
+
+
+# Emoji sequences that terminals draw at different widths: a skin-tone modifier (rich counts
+# `👍🏽` as 2 cells, a terminal without the sequence draws 4), a zero-width joiner between emoji
+# (`👩‍💻`: 2 or 4), the emoji presentation selector (`❤️`: 1 or 2) and the tag characters of
+# subdivision flags. Dropping them leaves what every terminal draws as wide as rich counts:
+# `👍`, `👩💻`, `❤`. A joiner between letters (Indic scripts need it) is kept.
+_EMOJI = "\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u2300-\u23ff"
+STEADY_PATTERN = re.compile(
+    "[\U0001f3fb-\U0001f3ff\ufe0f\U000e0020-\U000e007f]"
+    f"|(?<=[{_EMOJI}\ufe0f\U0001f3fb-\U0001f3ff])\u200d"
+    f"|\u200d(?=[{_EMOJI}])"
+)
+
+
+def steady(text: str) -> str:
+    """`text` without the emoji modifiers, joiners and selectors whose width is ambiguous."""
+    return STEADY_PATTERN.sub("", text)

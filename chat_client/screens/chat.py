@@ -28,6 +28,7 @@ from chat_client.widgets.chat_input import ChatInput
 from chat_client.widgets.chat_log import ChatLog
 from chat_client.widgets.member_list import MemberList
 from chat_client.widgets.room_list import RoomList
+from chat_client.wrapping import local_time
 from protocol import Error
 from protocol.names import name_key
 
@@ -67,6 +68,7 @@ class ChatScreen(Screen[None]):
         Binding("pagedown,shift+pagedown", "scroll_log('page_down')", "Scroll down", show=False),
         Binding("ctrl+home", "scroll_log('to_top')", "Top of log", show=False),
         Binding("ctrl+end", "scroll_log('to_bottom')", "Bottom of log", show=False),
+        Binding("f6", "toggle_seconds", "Seconds", show=False),
         Binding("f7", "toggle_sidebar('rooms')", "Rooms"),
         Binding("f8", "toggle_sidebar('members')", "Members"),
         Binding("ctrl+r", "reconnect", "Reconnect"),
@@ -74,8 +76,17 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, session: Session, server_label: str, *, cursor_blink: bool = True) -> None:
+    def __init__(
+        self,
+        session: Session,
+        server_label: str,
+        *,
+        cursor_blink: bool = True,
+        seconds: bool = False,
+    ) -> None:
         super().__init__()
+        #: Timestamps as HH:MM:SS (F6 turns it on and off).
+        self.seconds = seconds
         self.session = session
         self.server_label = server_label
         self.cursor_blink = cursor_blink
@@ -103,7 +114,9 @@ class ChatScreen(Screen[None]):
             yield RoomList(id="rooms")
             server = self.conversations.current
             with ContentSwitcher(initial=server.widget_id, id="logs"):
-                yield ChatLog(id=server.widget_id)
+                server_log = ChatLog(id=server.widget_id)
+                server_log.seconds = self.seconds
+                yield server_log
             yield MemberList(id="members")
         yield ChatInput(id="input", placeholder="type a message, or /help")
         yield Footer()
@@ -253,6 +266,12 @@ class ChatScreen(Screen[None]):
         self._sidebar_choice[name] = (shown, self._sidebar_fits(name))
         self.apply_sidebars()
 
+    def action_toggle_seconds(self) -> None:
+        """F6: timestamps as HH:MM:SS, or back to HH:MM, in every log."""
+        self.seconds = not self.seconds
+        for log in self.query(ChatLog):
+            log.set_seconds(self.seconds)
+
     def action_reconnect(self) -> None:
         if self.session.state is ConnState.CONNECTED:
             self.notice("already connected")
@@ -293,9 +312,14 @@ class ChatScreen(Screen[None]):
     def switch_to(self, key: str) -> None:
         if self.conversations.get(key) is None:
             return
+        if key != self.conversations.active:
+            left = self.conversations.current
+            for log in self.query(f"#{left.widget_id}").results(ChatLog):
+                log.mark_read()  # the `new` row goes there, shown when the user comes back
         conv = self.conversations.activate(key)
-        self.ensure_log(conv)
+        log = self.ensure_log(conv)
         self.query_one(ContentSwitcher).current = conv.widget_id
+        log.came_back()
         self.refresh_chrome()
 
     def ensure_log(self, conv: Conversation) -> ChatLog:
@@ -304,6 +328,7 @@ class ChatScreen(Screen[None]):
         if found:
             return found.first(ChatLog)
         log = ChatLog(id=conv.widget_id)
+        log.seconds = self.seconds
         log.display = switcher.current == conv.widget_id  # the switcher shows one child only
         switcher.mount(log)
         return log
@@ -331,12 +356,21 @@ class ChatScreen(Screen[None]):
         return [r for r in self.conversations.room_names() if _typeable(r)]
 
     def log_to(
-        self, conv: Conversation | None, line: Text, *, count: bool = False, mention: bool = False
+        self,
+        conv: Conversation | None,
+        line: Text,
+        *,
+        count: bool = False,
+        mention: bool = False,
+        ts: str | None = None,
     ) -> None:
-        """Append a line to a conversation's log; `count` it as unread if it is not shown."""
+        """Append a line to a conversation's log; `count` it as unread if it is not shown.
+
+        `ts`: the server's timestamp of what the line shows (its date and seconds), if not now.
+        """
         if conv is None:
             return
-        self.ensure_log(conv).add(line)
+        self.ensure_log(conv).add(line, local_time(ts) if ts is not None else None)
         if count or mention:
             before = (conv.unread, conv.mention)
             self.conversations.bump(conv, mention)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING
+
+from rich.text import Text
 
 from chat_client import modtext
 from chat_client.accounts import explain
@@ -20,6 +23,7 @@ from chat_client.render import (
     system_line,
 )
 from chat_client.screens.moderation import JoinExtras, ModerationEvent, render
+from chat_client.screens.presence import Presence
 from chat_client.session import (
     Connected,
     ConnState,
@@ -35,6 +39,7 @@ from chat_client.session import (
 )
 from chat_client.text import inert
 from chat_client.widgets.bars import StatusBar
+from chat_client.wrapping import local_time
 from protocol import (
     Bye,
     ChatMessage,
@@ -71,12 +76,15 @@ class ServerEvents:
         self._was_connected = False
         # Rooms rejoined after a reconnect: their next `history` is what was missed meanwhile.
         self._gap_fill: set[str] = set()
+        self.presence = Presence(screen)  # away, whois, DMs kept for /resend
 
     def apply(self, event: SessionEvent) -> None:
         """Show one event; the screen catches and reports anything that goes wrong."""
         if not isinstance(event, Members | Topic | History | Joined | OutboxDrained | JoinExtras):
             # The server sends `topic` right after `members` on join, or not at all.
             self.screen.topic_on_join.clear()
+        if self.presence.observe(event):
+            return
         if isinstance(event, ModerationEvent):
             self.screen.moderation.apply(event)
             return
@@ -214,7 +222,8 @@ class ServerEvents:
             self.screen.topic_on_join.add(conv.key)
             self.screen.ensure_log(conv)
             if first:
-                self.screen.log_to(conv, system_line(event.ts, "you joined ", (conv.label, "bold")))
+                line = system_line(event.ts, "you joined ", (conv.label, "bold"))
+                self.screen.log_to(conv, line, ts=event.ts)
             if conv.key in self.screen.switch_on_join:
                 self.screen.switch_on_join.discard(conv.key)
                 self.screen.switch_to(conv.key)
@@ -222,7 +231,8 @@ class ServerEvents:
             return
         if event.nick not in conv.members:
             conv.members.append(event.nick)
-        self.screen.log_to(conv, system_line(event.ts, nick_part(event.nick), " joined"))
+        line = system_line(event.ts, nick_part(event.nick), " joined")
+        self.screen.log_to(conv, line, ts=event.ts)
         self.screen.refresh_members(conv)
 
     def _got_history(self, event: History) -> None:
@@ -258,7 +268,7 @@ class ServerEvents:
             mention = gap and not own and bool(self._mention.search(msg.text))
             if mention:
                 mentioned = msg
-            self.screen.log_to(conv, line, count=gap and not own, mention=mention)
+            self.screen.log_to(conv, line, count=gap and not own, mention=mention, ts=msg.ts)
         self.screen.log_to(conv, separator_line("live"), count=False)
         conv.live_marked = True
         if mentioned is not None:
@@ -268,22 +278,23 @@ class ServerEvents:
         """Older messages asked for with /history: shown before every line of the room's log."""
         conv = self.screen.conversations.room(event.room)
         fresh = [m for m in sorted(event.messages, key=lambda m: m.id) if conv.hold(m.id)]
-        lines = []
+        lines: list[tuple[Text, datetime | None]] = []
         if event.complete and not conv.history_complete:
-            lines.append(separator_line(f"start of history of {inert(conv.label)}"))
+            rule = separator_line(f"start of history of {inert(conv.label)}")
+            lines.append((rule, local_time(fresh[0].ts) if fresh else None))
         for msg in fresh:
-            lines.append(
-                message_line(
-                    msg.ts,
-                    msg.nick,
-                    msg.text,
-                    action=msg.action,
-                    mention=self._mention,
-                    history=True,
-                )
+            line = message_line(
+                msg.ts,
+                msg.nick,
+                msg.text,
+                action=msg.action,
+                mention=self._mention,
+                history=True,
             )
+            lines.append((line, local_time(msg.ts)))
         if fresh:
-            lines.append(separator_line(f"{len(fresh)} older message(s), from /history"))
+            rule = separator_line(f"{len(fresh)} older message(s), from /history")
+            lines.append((rule, local_time(fresh[-1].ts)))
         if event.complete:
             conv.history_complete = True
         if lines:
@@ -307,6 +318,7 @@ class ServerEvents:
             head += ", newest first"
         self.screen.log_to(target, separator_line(inert(head)))
         for msg in event.messages:
+            # Each result shows its date: no day rows between them (dated as the search).
             self.screen.log_to(target, search_line(msg.ts, msg.nick, msg.text, action=msg.action))
         self.screen.log_to(target, separator_line("end of search"))
 
@@ -314,10 +326,10 @@ class ServerEvents:
         """A line from the server itself: in the server window, and where the user is."""
         line = server_notice_line(event.ts, event.sender, event.text)
         server = self.screen.conversations.get(SERVER_KEY)
-        self.screen.log_to(server, line)
+        self.screen.log_to(server, line, ts=event.ts)
         current = self.screen.conversations.current
         if current is not server:
-            self.screen.log_to(current, line)
+            self.screen.log_to(current, line, ts=event.ts)
 
     def _got_account(self, event: Registered | PasswdChanged | Unregistered) -> None:
         match event:
@@ -382,7 +394,7 @@ class ServerEvents:
         parts: list[str | tuple[str, str]] = [nick_part(event.nick), " left"]
         if event.reason:
             parts += [" (", quoted(event.reason), ")"]
-        self.screen.log_to(conv, system_line(event.ts, *parts))
+        self.screen.log_to(conv, system_line(event.ts, *parts), ts=event.ts)
         self.screen.refresh_members(conv)
 
     def _got_message(self, event: ChatMessage) -> None:
@@ -399,7 +411,7 @@ class ServerEvents:
             mention=None if own else self._mention,
         )
         # Your own lines are never unread, even when they arrive in a room you left the view of.
-        self.screen.log_to(conv, line, count=not own, mention=mention)
+        self.screen.log_to(conv, line, count=not own, mention=mention, ts=event.ts)
         if mention:
             self._notify(f"{event.nick} in #{event.room}", event.text)
 
@@ -409,8 +421,10 @@ class ServerEvents:
         conv = self.screen.conversations.dm(other)
         self.screen.ensure_log(conv)
         note = "sent while you were offline" if event.offline and not own else None
-        line = message_line(event.ts, event.sender, event.text, mention=None, note=note)
-        self.screen.log_to(conv, line, count=not own, mention=not own)
+        line = message_line(
+            event.ts, event.sender, event.text, action=bool(event.action), mention=None, note=note
+        )
+        self.screen.log_to(conv, line, count=not own, mention=not own, ts=event.ts)
         if own and event.offline:
             text = f"stored: {event.to} is offline and gets it at next login"
             self.screen.log_to(conv, notice_line(text))

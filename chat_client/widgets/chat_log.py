@@ -1,54 +1,361 @@
-"""A conversation's log: a capped RichLog that only accepts Text lines and keeps their plain text."""
+"""A conversation's log: capped lines kept as data, wrapped at the log's real width.
+
+The lines are kept as written (`Text` objects from `render`) and are wrapped again whenever the
+width changes (a resize, a sidebar shown or hidden) and when a log that was hidden is shown,
+with every continuation row hanging under the line's text column (`wrapping.py`). Only the log
+on screen does any wrapping: lines arriving in one that is hidden are stored, and wrapped at
+the width they are shown at. A line that fits is rendered once, whatever the width; a long one
+is wrapped again for a new width, and a big rewrap after a resize waits for the resizing to
+stop (`REFLOW_DELAY`).
+
+Between lines of different local dates a `──── Wednesday 2 December 2026 ────` row is shown,
+and where the user left the conversation last a `──── new ────` row, when lines arrived
+since. `seconds` shows `HH:MM:SS` instead of `HH:MM`.
+"""
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
 
+from rich.console import Console
+from rich.segment import Segment
 from rich.text import Text
-from textual.widgets import RichLog
+from textual import events
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.timer import Timer
+
+from chat_client.render import separator_line
+from chat_client.wrapping import day_label, local_time, steady_text, with_seconds, wrap
 
 MAX_LINES = 5000
 #: Lines wrap at the log's width, but never narrower than this.
 MIN_WIDTH = 20
+#: After a resize, a rewrap that has more than `EAGER_REFLOW` long lines to wrap again waits
+#: this long (seconds) for the resizing to stop; a smaller one is done at once.
+REFLOW_DELAY = 0.1
+EAGER_REFLOW = 300
+NEW_MARK = "new"
 
 
-class ChatLog(RichLog):
-    """Lines of one conversation. Markup is off; lines are Text objects built by `render`.
+@dataclass(slots=True, eq=False)
+class _Entry:
+    """One line of the log, as data, and its rows at the width last wrapped at."""
 
-    The lines are kept as written (`texts`), so older lines can be put in front of them
-    (`prepend`, for `/history`): RichLog itself only appends.
+    text: Text
+    at: datetime | None  # when it was said (local time): for the seconds
+    dated: bool = False  # whether `at` is the server's: only those lines get day rows
+    width: int = 0  # the width `rows` were wrapped at (0: not yet)
+    seconds: bool = False  # whether `rows` show seconds
+    rows: list[Strip] | None = None
+    lead: tuple[str, ...] = ()  # the day and read-marker rows `rows` start with
+    #: The line's width in cells when it is one row at any width that fits it (no newline),
+    #: else None: its rows are kept for one width only.
+    cells: int | None = None
+
+    @property
+    def day(self) -> date | None:
+        return self.at.date() if self.at is not None and self.dated else None
+
+
+class ChatLog(ScrollView, can_focus=False):
+    """Lines of one conversation. Lines are Text objects built by `render` (no markup).
+
+    `plain` and `texts` are the lines as written; `lines` the rows on screen (at the width
+    last wrapped at). Older lines can be put in front (`prepend`, for `/history`).
 
     Scrolled up (PgUp, or the mouse), the log stays where it is when lines arrive and says
     `N more below` in its bottom border; back at the bottom it follows new lines again.
     """
 
+    DEFAULT_CSS = """
+    ChatLog {
+        background: $surface;
+        color: $foreground;
+        overflow-y: scroll;
+        overflow-x: hidden;
+    }
+    """
+
     def __init__(self, *, max_lines: int = MAX_LINES, id: str | None = None) -> None:
-        # RichLog renders every line at least `min_width` (78) wide: in a log narrower than
-        # that (an 80-column terminal) lines were cut at the right edge instead of wrapped.
-        super().__init__(
-            max_lines=max_lines,
-            wrap=True,
-            markup=False,
-            highlight=False,
-            min_width=MIN_WIDTH,
-            id=id,
-        )
-        self.can_focus = False
+        super().__init__(id=id)
+        self.max_lines = max_lines
+        self._entries: deque[_Entry] = deque()
         self.plain: deque[str] = deque(maxlen=max_lines)
-        self.texts: deque[Text] = deque(maxlen=max_lines)
         #: Whether new lines scroll the log to them (False while scrolled up).
         self.following = True
         #: Lines that arrived while scrolled up, not yet scrolled to.
         self.unseen = 0
+        #: Show `HH:MM:SS` (ChatScreen sets it for every log).
+        self.seconds = False
+        self._rows: list[Strip] = []
+        self._width = 0  # the width `_rows` are wrapped at; 0: not wrapped (stale)
+        self._generation = 0  # changes whenever `_rows` are rebuilt (the cache key)
+        self._cache: LRUCache[tuple[int, int, int, int], Strip] = LRUCache(1024)
+        self._timer: Timer | None = None
+        #: The last line read before the user left the conversation (`mark_read`).
+        self._read_mark: _Entry | None = None
+        #: How many reflows were done (for tests of the cost).
+        self.reflows = 0
 
-    def add(self, line: Text) -> None:
-        """Append one line (it may wrap, or hold newlines of a multi-line message)."""
+    # ------------------------------------------------------------------ the lines as data
+
+    @property
+    def texts(self) -> list[Text]:
+        return [entry.text for entry in self._entries]
+
+    @property
+    def lines(self) -> list[Strip]:
+        """The rows as wrapped last (what is on screen, scrolled)."""
+        return self._rows
+
+    def add(self, line: Text, at: datetime | None = None) -> None:
+        """Append one line (it may wrap, or hold newlines of a multi-line message).
+
+        `at`: when the server says it was said (local time), for its date and seconds. Without
+        it the line is the client's own (a notice, a rule): shown with the seconds of now, and
+        not dated, so a day row only ever comes between two lines the server dated.
+        """
+        if at is None:
+            entry = _Entry(steady_text(line), local_time(None))
+        else:
+            entry = _Entry(steady_text(line), at, dated=True)
         self.plain.append(line.plain)
-        self.texts.append(line)
-        self.write(line, scroll_end=self.following)
+        self._entries.append(entry)
+        dropped = self._trim()
+        width = self._content_width()
+        if self._width and width == self._width and self.display:
+            previous = self._entries[-2] if len(self._entries) > 1 else None
+            self._wrap_entry(entry, previous, width)
+            assert entry.rows is not None
+            self._rows.extend(entry.rows)
+            if dropped:
+                del self._rows[:dropped]
+                self._generation += 1
+                if not self.following:
+                    self.scroll_to(y=max(0, self.scroll_y - dropped), animate=False)
+            self._resize_virtual()
+            if self.following:
+                self.scroll_end(animate=False, immediate=False, x_axis=False)
+        else:
+            self._width = 0  # wrapped when shown
         if not self.following:
             self.unseen += 1
             self._show_marker()
+
+    def _trim(self) -> int:
+        """Drop the oldest lines over the cap; how many rows they had."""
+        rows = 0
+        while len(self._entries) > self.max_lines:
+            old = self._entries.popleft()
+            if old is self._read_mark:
+                self._read_mark = None
+            if old.rows is not None and old.width == self._width:
+                rows += len(old.rows)
+        return rows
+
+    def prepend(self, lines: Iterable[Text | tuple[Text, datetime | None]]) -> None:
+        """Put `lines` before every line shown (older messages), and show the top of the log.
+
+        An item is a line or (line, when it was said). When the log is full, its newest lines
+        are kept and what does not fit of `lines` is left out.
+        """
+        older = [
+            _Entry(steady_text(item[0]), item[1], dated=item[1] is not None)
+            if isinstance(item, tuple)
+            else _Entry(steady_text(item), None)
+            for item in lines
+        ]
+        kept = [*older, *self._entries][-self.max_lines :]
+        self._entries = deque(kept)
+        self.plain.clear()
+        self.plain.extend(entry.text.plain for entry in kept)
+        self._width = 0
+        self.reflow()
+        self.scroll_home(animate=False)
+
+    def clear_lines(self) -> None:
+        self._entries.clear()
+        self.plain.clear()
+        self._rows = []
+        self._read_mark = None
+        self._generation += 1
+        self._width = 0
+        self._resize_virtual()
+        self.following = True
+        self.unseen = 0
+        self._show_marker()
+        self.refresh()
+
+    # ------------------------------------------------------------------ read marker
+
+    def mark_read(self) -> None:
+        """The user leaves the conversation: a `new` row goes after its last line, shown
+        (when lines arrive meanwhile) once the conversation is shown again."""
+        last = self._entries[-1] if self._entries else None
+        if last is not self._read_mark:
+            self._read_mark = last
+            self._width = 0  # the old marker goes: wrapped again when shown
+
+    def came_back(self) -> None:
+        """The conversation is shown again: no marker when nothing arrived meanwhile."""
+        if self._entries and self._read_mark is self._entries[-1]:
+            self._read_mark = None
+        self.reflow_if_stale()
+
+    # ------------------------------------------------------------------ wrapping
+
+    def _content_width(self) -> int:
+        width = self.scrollable_content_region.width
+        return max(width, MIN_WIDTH) if width > 0 else 0
+
+    def _wrap_entry(self, entry: _Entry, previous: _Entry | None, width: int) -> None:
+        """Fill `entry.rows` for `width` (reusing them if they were wrapped for it)."""
+        lead: list[str] = []
+        if previous is not None and previous is self._read_mark:
+            lead.append(NEW_MARK)
+        day = entry.day
+        if previous is not None and day is not None:
+            before = previous.day
+            if before is not None and before != day:
+                lead.append(day_label(day))
+        reusable = (
+            entry.rows is not None
+            and entry.seconds == self.seconds
+            and (entry.width == width or (entry.cells is not None and entry.cells <= width))
+        )
+        if reusable and tuple(lead) == entry.lead:
+            entry.width = width
+            return
+        console = self.app.console
+        if reusable and entry.rows is not None:
+            body = entry.rows[len(entry.lead) :]
+        else:
+            text = entry.text
+            if self.seconds and entry.at is not None:
+                text = with_seconds(text, entry.at)
+            rows = wrap(console, text, width)
+            single = len(rows) == 1 and "\n" not in text.plain
+            entry.cells = text.cell_len if single else None
+            body = [_strip(console, row) for row in rows]
+        entry.rows = [*(_strip(console, separator_line(label)) for label in lead), *body]
+        entry.lead = tuple(lead)
+        entry.width = width
+        entry.seconds = self.seconds
+
+    def reflow_if_stale(self) -> None:
+        width = self._content_width()
+        if width and (width != self._width):
+            self.reflow()
+
+    def reflow(self) -> None:
+        """Wrap every line again at the log's width, keeping the view on the same line."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        width = self._content_width()
+        if not width or not self.display:
+            self._width = 0
+            return
+        anchor = None if self.following else self._line_at(round(self.scroll_y))
+        rows: list[Strip] = []
+        previous: _Entry | None = None
+        starts: dict[int, int] = {}
+        for entry in self._entries:
+            self._wrap_entry(entry, previous, width)
+            assert entry.rows is not None
+            starts[id(entry)] = len(rows) + len(entry.lead)
+            rows.extend(entry.rows)
+            previous = entry
+        self._rows = rows
+        self._width = width
+        self._generation += 1
+        self.reflows += 1
+        self._resize_virtual()
+        if self.following:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        elif anchor is not None:
+            entry, offset = anchor
+            start = starts.get(id(entry))
+            if start is not None:
+                assert entry.rows is not None
+                offset = min(offset, len(entry.rows) - len(entry.lead) - 1)
+                self.scroll_to(y=start + max(0, offset), animate=False, immediate=True)
+        self.refresh()
+
+    def _line_at(self, y: int) -> tuple[_Entry, int] | None:
+        """The line shown at row `y`, and which of its rows that is."""
+        if not self._width:
+            return None
+        top = 0
+        for entry in self._entries:
+            count = len(entry.rows or ())
+            if y < top + count:
+                return entry, max(0, y - top - len(entry.lead))
+            top += count
+        return None
+
+    def _pending_cost(self, width: int) -> int:
+        """How many lines a reflow at `width` would wrap again."""
+        return sum(
+            1
+            for e in self._entries
+            if e.rows is None
+            or e.seconds != self.seconds
+            or (e.width != width and (e.cells is None or e.cells > width))
+        )
+
+    def _resize_virtual(self) -> None:
+        self.virtual_size = Size(
+            self._width or self.scrollable_content_region.width, len(self._rows)
+        )
+
+    def on_resize(self, event: events.Resize) -> None:
+        width = self._content_width()
+        if not width or width == self._width:
+            return
+        if not self._width or self._pending_cost(width) <= EAGER_REFLOW:
+            self.reflow()
+            return
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(REFLOW_DELAY, self.reflow)
+
+    def on_show(self, event: events.Show) -> None:
+        self.reflow_if_stale()
+
+    def set_seconds(self, seconds: bool) -> None:
+        if seconds != self.seconds:
+            self.seconds = seconds
+            self._width = 0
+            self.reflow()
+
+    # ------------------------------------------------------------------ rendering
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._cache.clear()
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        index = scroll_y + y
+        if index >= len(self._rows):
+            return Strip.blank(width, self.rich_style)
+        key = (self._generation, index, scroll_x, width)
+        strip = self._cache.get(key)
+        if strip is None:
+            strip = self._rows[index].crop_extend(scroll_x, scroll_x + width, self.rich_style)
+            strip = strip.apply_style(self.rich_style)
+            self._cache[key] = strip
+        return strip
+
+    # ------------------------------------------------------------------ scrolling
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
@@ -85,24 +392,7 @@ class ChatLog(RichLog):
         self.unseen = 0
         self._show_marker()
 
-    def prepend(self, lines: list[Text]) -> None:
-        """Put `lines` before every line shown (older messages), and show the top of the log.
 
-        The log is rebuilt: this is for an explicit request, not for every message. When the
-        log is full, its newest lines are kept and what does not fit of `lines` is left out.
-        """
-        kept = [*lines, *self.texts][-(self.texts.maxlen or MAX_LINES) :]
-        self.clear_lines()
-        for line in kept:
-            self.plain.append(line.plain)
-            self.texts.append(line)
-            self.write(line, scroll_end=False)
-        self.scroll_home(animate=False)
-
-    def clear_lines(self) -> None:
-        self.plain.clear()
-        self.texts.clear()
-        self.clear()
-        self.following = True
-        self.unseen = 0
-        self._show_marker()
+def _strip(console: Console, row: Text) -> Strip:
+    segments = [s for s in row.render(console) if s.text]
+    return Strip(segments or [Segment("")], row.cell_len)
