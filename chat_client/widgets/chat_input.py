@@ -142,8 +142,7 @@ class ChatInput(Input):
                 arguments=self.source.arguments(),
             )
             if self._completion is None:
-                self.app.bell()
-                return
+                return  # nothing to complete: no bell (it is kept for mentions and DMs)
         else:
             self._completion.index = (self._completion.index + 1) % len(self._completion.candidates)
         value, cursor = apply(*self._base, self._completion)
