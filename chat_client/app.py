@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import ClassVar
 
 from textual.app import App
@@ -41,8 +43,15 @@ class ChatApp(App[None]):
         ping_interval: float = 15.0,
         tls: TlsOptions | None = None,
         unix: str | None = None,
+        bell: bool | None = None,
+        seconds: bool | None = None,
     ) -> None:
         super().__init__()
+        # The bell on a mention or DM elsewhere (default on), and HH:MM:SS timestamps (default
+        # off, F6 toggles): from the arguments, else $WIRECHAT_BELL / $WIRECHAT_SECONDS.
+        self.bell_on = setting(bell, "WIRECHAT_BELL", True)
+        self.seconds = setting(seconds, "WIRECHAT_SECONDS", False)
+        self._title = ""
         install_alt_digits()  # alt+1..alt+0 reach the window bindings, not the input
         self.host, self.port, self.nick, self.room = host, port, nick, room
         self._request: ConnectRequest | None = None  # the last one, to connect again
@@ -111,7 +120,15 @@ class ChatApp(App[None]):
             unix=request.unix,
         )
         self._request = request
-        self.push_screen(ChatScreen(session, session.address, cursor_blink=self.cursor_blink))
+        self.push_screen(
+            ChatScreen(
+                session,
+                session.address,
+                cursor_blink=self.cursor_blink,
+                seconds=self.seconds,
+                bell=self.bell_on,
+            )
+        )
 
     def on_chat_screen_refused(self, event: ChatScreen.Refused) -> None:
         if isinstance(self.screen, ChatScreen):
@@ -150,7 +167,33 @@ class ChatApp(App[None]):
 
         self.push_screen(TrustScreen(error, str(known.path)), decided)
 
+    def set_terminal_title(self, title: str) -> None:
+        """Set the terminal's title (OSC 2): Textual's `title` only names the app in its header.
+
+        `title` must be inert already (ChatScreen.title_text strips every control character)."""
+        if title == self._title:
+            return
+        self._title = title
+        if self._driver is not None and not self.is_headless:
+            self._driver.write(f"\x1b]2;{title}\x07")
+
     async def action_quit(self) -> None:
         if isinstance(self.screen, ChatScreen):
             await self.screen.session.quit()
         self.exit()
+
+
+_OFF = {"0", "off", "no", "false"}
+
+
+def setting(
+    given: bool | None, variable: str, default: bool, env: Mapping[str, str] = os.environ
+) -> bool:
+    """A yes/no setting: `given` if not None, else the environment's `variable` (`0`, `off`,
+    `no`, `false` are no; anything else is yes), else `default`."""
+    if given is not None:
+        return given
+    value = env.get(variable)
+    if value is None or not value.strip():
+        return default
+    return value.strip().lower() not in _OFF

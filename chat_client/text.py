@@ -28,6 +28,15 @@ def inert_lines(text: str) -> str:
     return text.translate(_UNSAFE_KEEP_LINES)
 
 
+_DROP_UNSAFE = dict.fromkeys(_UNSAFE)
+
+
+def printable(text: str) -> str:
+    """`text` with every control character removed: for the terminal's title, where even the
+    escape of one would be noise (and a raw one could end the title sequence)."""
+    return text.translate(_DROP_UNSAFE)
+
+
 # Emoji sequences that terminals draw at different widths: a skin-tone modifier (rich counts
 # `👍🏽` as 2 cells, a terminal without the sequence draws 4), a zero-width joiner between emoji
 # (`👩‍💻`: 2 or 4), the emoji presentation selector (`❤️`: 1 or 2) and the tag characters of

@@ -21,7 +21,7 @@ from chat_client.screens.chat_commands import SlashCommands
 from chat_client.screens.chat_events import ServerEvents
 from chat_client.screens.moderation import Moderation
 from chat_client.session import ConnState, Session, SessionEvent
-from chat_client.text import inert
+from chat_client.text import inert, printable
 from chat_client.trust import TrustError
 from chat_client.widgets.bars import StatusBar, TopicBar
 from chat_client.widgets.chat_input import ChatInput
@@ -83,8 +83,11 @@ class ChatScreen(Screen[None]):
         *,
         cursor_blink: bool = True,
         seconds: bool = False,
+        bell: bool = True,
     ) -> None:
         super().__init__()
+        #: Ring the terminal bell on a mention or a DM in another conversation.
+        self.bell = bell
         #: Timestamps as HH:MM:SS (F6 turns it on and off).
         self.seconds = seconds
         self.session = session
@@ -386,6 +389,26 @@ class ChatScreen(Screen[None]):
     def _redraw_room_list(self) -> None:
         self._room_list_dirty = False
         self.query_one(RoomList).show(self.conversations)
+        self.show_title()
+
+    def title_text(self) -> str:
+        """The terminal's title: `[!1 5] #lobby - wirechat` (mentions and unread lines in the
+        other conversations), `#lobby - wirechat` when nothing is unread."""
+        current = self.conversations.current
+        others = [c for c in self.conversations.items.values() if c is not current]
+        unread = sum(c.unread for c in others)
+        mentions = sum(1 for c in others if c.mention)
+        label = current.label if current.kind is not Kind.SERVER else self.server_label
+        title = f"{label} - wirechat"
+        if unread or mentions:
+            counts = f"!{mentions} {unread}" if mentions else f"{unread}"
+            title = f"[{counts}] {title}"
+        return printable(title)[:120]
+
+    def show_title(self) -> None:
+        set_title = getattr(self.app, "set_terminal_title", None)
+        if set_title is not None:
+            set_title(self.title_text())
 
     def notice_to(self, conv: Conversation | None, line: Text) -> None:
         self.log_to(conv, line, count=False)
@@ -417,3 +440,4 @@ class ChatScreen(Screen[None]):
             self.query_one(TopicBar).show(label, "direct messages")
         else:
             self.query_one(TopicBar).show(label, "server messages")
+        self.show_title()

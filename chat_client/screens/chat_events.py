@@ -268,7 +268,7 @@ class ServerEvents:
         self.screen.log_to(conv, separator_line("live"), count=False)
         conv.live_marked = True
         if mentioned is not None:
-            self._notify(f"{mentioned.nick} in #{mentioned.room}", mentioned.text)
+            self._notify(conv, f"{mentioned.nick} in #{mentioned.room}", mentioned.text)
 
     def _got_history_page(self, event: History) -> None:
         """Older messages asked for with /history: shown before every line of the room's log."""
@@ -409,7 +409,7 @@ class ServerEvents:
         # Your own lines are never unread, even when they arrive in a room you left the view of.
         self.screen.log_to(conv, line, count=not own, mention=mention, ts=event.ts)
         if mention:
-            self._notify(f"{event.nick} in #{event.room}", event.text)
+            self._notify(conv, f"{event.nick} in #{event.room}", event.text)
 
     def _got_dm(self, event: DirectMessage) -> None:
         own = name_key(event.sender) == name_key(self.screen.me)
@@ -426,7 +426,7 @@ class ServerEvents:
             self.screen.log_to(conv, notice_line(text))
         if not own and not event.offline:
             # Stored messages arrive in a burst at login: counted as unread, not notified.
-            self._notify(f"direct message from {event.sender}", event.text)
+            self._notify(conv, f"direct message from {event.sender}", event.text)
 
     def _got_nick(self, event: NickChanged) -> None:
         if name_key(event.old) == name_key(self.screen.me):
@@ -485,5 +485,11 @@ class ServerEvents:
                 parts += ["  ", quoted(room.topic)]
             self.screen.log_to(target, system_line(None, *parts))
 
-    def _notify(self, title: str, text: str) -> None:
+    def _notify(self, conv: Conversation, title: str, text: str) -> None:
+        """A mention or a DM: a toast and the bell, unless it is in the conversation being read
+        (the line is in front of the user already)."""
+        if conv.key == self.screen.conversations.active:
+            return
         self.screen.app.notify(inert(text)[:200], title=inert(title), markup=False, timeout=6)
+        if self.screen.bell:
+            self.screen.app.bell()
