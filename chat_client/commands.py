@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from protocol.names import check_text, normalize_nick, normalize_room
+from protocol.presence import MAX_AWAY_LENGTH, Away, Whois
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +29,13 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("join", "/join ROOM [KEY]", "join a room (KEY: the room's key, if set)", ("j",)),
     CommandSpec("leave", "/leave [ROOM]", "leave the current room, or ROOM", ("part",)),
     CommandSpec("msg", "/msg NICK [TEXT]", "open a direct conversation with NICK", ("query",)),
-    CommandSpec("me", "/me ACTION", "say an action in the third person"),
+    CommandSpec("me", "/me ACTION", "say an action in the third person (rooms and DMs)"),
     CommandSpec("nick", "/nick NEW", "change your nick"),
     CommandSpec("who", "/who [ROOM]", "list the members of a room", ("names",)),
     CommandSpec("rooms", "/rooms", "list the rooms on the server", ("list",), False),
+    CommandSpec("whois", "/whois NICK", "who NICK is: account, away, rooms, idle time"),
+    CommandSpec("away", "/away [MESSAGE]", "mark yourself away with MESSAGE (none: back)"),
+    CommandSpec("back", "/back", "you are back: clear your away message", (), False),
     CommandSpec("topic", "/topic [TEXT]", "show or set the topic of the current room"),
     CommandSpec(
         "history", "/history [N]", "fetch N (50) older messages of the current room", ("more",)
@@ -48,6 +52,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "unregister", "/unregister PASSWORD", "delete your account (frees the nick)", (), True, True
     ),
     CommandSpec("clear", "/clear", "clear the current conversation's log", (), False),
+    CommandSpec("close", "/close", "close this window (a room: leave it first)", (), False),
+    CommandSpec("resend", "/resend [NICK]", "send again the DMs to NICK that did not get through"),
     CommandSpec("help", "/help", "show this help", (), False),
     CommandSpec("quit", "/quit [REASON]", "leave the server and exit", ("exit",)),
     # Moderation (chat_client/moderation.py builds the requests): the current room's ops and
@@ -211,6 +217,22 @@ def history_limit(arg: str) -> int:
     if not 1 <= limit <= 200:
         raise ValueError("the server sends 1 to 200 messages at a time")
     return limit
+
+
+def away_request(arg: str) -> Away:
+    """The request of `/away [MESSAGE]` (no message: back), checked as the server checks it:
+    one line, at most MAX_AWAY_LENGTH characters, the text rules; ValueError otherwise."""
+    text = arg.strip()
+    if not text:
+        return Away()
+    if "\n" in text:
+        raise ValueError("an away message is one line")
+    return Away(message=check_text(text, "away message", MAX_AWAY_LENGTH))
+
+
+def whois_request(arg: str) -> Whois:
+    """The request of `/whois NICK`; ValueError for no nick or more than one word."""
+    return Whois(nick=one_nick("whois", arg))
 
 
 def passwd_args(arg: str) -> tuple[str, str]:

@@ -24,19 +24,25 @@ import sys
 from collections.abc import Callable
 
 from chat_client.address import label
+from chat_client.modtext import plain
 from chat_client.net import ChatConnection, ConnectionClosed, HelloRejected, connect_error
 from chat_client.plain_client import HELP, Login, PlainClient
 from chat_client.plain_text import describe
+from chat_client.presence_text import away_changed, away_note, whois
 from chat_client.text import inert
 from chat_client.trust import TlsOptions, TrustError, UntrustedCertificate
 from protocol import (
+    Away,
+    AwayChanged,
     Bye,
     Error,
     Join,
+    Members,
     Ping,
     Pong,
     Quit,
     ServerMessage,
+    WhoisReply,
     encode_body,
 )
 
@@ -122,6 +128,18 @@ async def run_plain(
             await reader
 
 
+def _describe(event: ServerMessage, me: str) -> str:
+    """The line (or block) printed for a frame: presence frames here, the rest by `describe`."""
+    match event:
+        case AwayChanged():
+            return f"* {plain(away_changed(event, me))}"
+        case WhoisReply():
+            return "\n".join(plain(line) for line in whois(event))
+        case Members():
+            return describe(event, me) + away_note(event)
+    return describe(event, me)
+
+
 def _print_notes(client: PlainClient, out: Callable[[str], None], as_json: bool) -> None:
     """The client's own lines about the last event (none in --json: frames only)."""
     if not as_json:
@@ -150,7 +168,7 @@ async def _connection(
     Returns the exit status, or the `Login` that asks for a new connection.
     """
     show: Callable[[ServerMessage], str] = (
-        (lambda e: encode_body(e).decode()) if as_json else (lambda e: describe(e, client.nick))
+        (lambda e: encode_body(e).decode()) if as_json else (lambda e: _describe(e, client.nick))
     )
     try:
         welcome = await conn.hello(nick, password, account_password=account_password)
@@ -171,6 +189,8 @@ async def _connection(
     else:
         for join in client.rejoins():
             await conn.send(join)
+        if client.away is not None:  # the old connection's away message went with it
+            await conn.send(Away(message=client.away))
     login: Login | None = None
 
     async def read_input() -> None:

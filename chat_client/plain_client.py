@@ -15,6 +15,7 @@ from chat_client.commands import (
     COMMANDS,
     MODERATION_HELP,
     NEWEST,
+    away_request,
     history_limit,
     join_args,
     lookup,
@@ -26,11 +27,14 @@ from chat_client.commands import (
     request_error,
     say_text,
     split_command,
+    whois_request,
 )
 from chat_client.moderation import COMMANDS as MODERATION_COMMANDS
 from chat_client.moderation import request as moderation_request
 from chat_client.text import inert
 from protocol import (
+    Away,
+    AwayChanged,
     ChangeNick,
     ChatMessage,
     GetHistory,
@@ -60,7 +64,7 @@ from protocol.names import name_key
 
 HELP = (
     "commands: /join ROOM [KEY], /leave [ROOM], /msg NICK TEXT, /me ACTION, /nick NEW, "
-    "/who [ROOM], /rooms, /topic [TEXT], /history [N], /search WORDS, /login PASSWORD, "
+    "/who [ROOM], /whois NICK, /away [MESSAGE], /back, /rooms, /topic [TEXT], /history [N], /search WORDS, /login PASSWORD, "
     "/register PASSWORD, /passwd OLD NEW, /unregister PASSWORD, /quit [REASON], /help; "
     "other lines are said in the current room\nmoderation (the current room; kill, wall and "
     "server bans: admins): "
@@ -100,6 +104,8 @@ class PlainClient:
         self.instance: str | None = None  # the server's, from the last welcome
         #: Lines to print after the event `track` was given (our own leave, a restart).
         self.notes: list[str] = []
+        #: Our away message as the server last confirmed it (sent again on a new connection).
+        self.away: str | None = None
 
     def parse(self, line: str) -> _Message | Login | str | None:
         """A request to send, a login to make, a local notice to print, or None for nothing.
@@ -146,6 +152,12 @@ class PlainClient:
                 return Who(room=who_room) if who_room else "! usage: /who ROOM"
             case "rooms" | "list":
                 return ListRooms()
+            case "whois":
+                return whois_request(rest)
+            case "away":
+                return away_request(rest)
+            case "back":
+                return Away()
             case "topic":
                 if self.room is None:
                     return self._no_room()
@@ -256,6 +268,8 @@ class PlainClient:
                     seen.topic, seen.topic_by = event.topic, event.nick
             case NickChanged() if name_key(event.old) == name_key(self.nick):
                 self.nick = event.new
+            case AwayChanged() if name_key(event.nick) == name_key(self.nick):
+                self.away = event.message
             case ChatMessage():
                 seen = self.rooms.get(name_key(event.room))
                 if seen is not None:

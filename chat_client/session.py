@@ -42,6 +42,10 @@ Offline policy: chat lines (`say`, `dm`) and joins submitted while offline are k
 in an outbox and sent after the next successful reconnect and rejoin (the UI marks them as
 queued). Nothing submitted is silently dropped: `submit` says whether it went out now.
 
+Away: the server forgets an away message when the connection ends, so the session keeps ours
+(`away`, as the server last confirmed it, or as last asked for) and says it again on every new
+connection, right after the rejoins; an `away` submitted while offline just sets it.
+
 The events `run` emits, the connection states, the backoff and the per-room marks are small
 values in chat_client/session_types.py, re-exported here.
 """
@@ -102,6 +106,7 @@ from protocol import (
 )
 from protocol.base import WireMessage as _Message
 from protocol.names import name_key
+from protocol.presence import Away, AwayChanged
 
 #: Errors to `hello` that retrying cannot fix: reported, and the session stops.
 HELLO_FATAL = frozenset(
@@ -188,6 +193,8 @@ class Session:
         # in flight, by name_key: kept with the room once the server confirms them.
         self._join_keys = {name_key(room): key for room, key in (keys or {}).items()}
         self._mode_keys: dict[str, str] = {}
+        #: Our away message (None: not away), said again on every new connection.
+        self.away: str | None = None
         self._outbox: deque[_Message] = deque()
         self._queued_offline = False  # the outbox held requests submitted while offline
         self._wake_writer = asyncio.Event()
@@ -215,7 +222,11 @@ class Session:
         Only requests in QUEUEABLE may be submitted while offline; others raise ValueError,
         and a full outbox raises OverflowError, so the caller can tell the user.
         """
-        if not self.connected:
+        if isinstance(message, Away):
+            self.away = (message.message or "").strip() or None
+            if not self.connected:
+                return False  # said when connected again, with the rejoins
+        elif not self.connected:
             if not isinstance(message, QUEUEABLE):
                 raise ValueError("not connected")
             if len(self._outbox) >= MAX_OUTBOX:
@@ -232,6 +243,10 @@ class Session:
         self._outbox.append(message)
         self._wake_writer.set()
         return self.connected
+
+    def forget_room(self, room: str) -> None:
+        """Do not rejoin `room` on reconnecting (its window was closed while offline)."""
+        self.rooms.pop(name_key(room), None)
 
     @property
     def pending(self) -> int:
@@ -411,6 +426,8 @@ class Session:
                 ]
             for join in joins:
                 await conn.send(join)
+            if self.away is not None:
+                await conn.send(Away(message=self.away))
             tasks = [
                 asyncio.create_task(self._writer(conn)),
                 asyncio.create_task(self._keepalive(conn)),
@@ -507,6 +524,8 @@ class Session:
                     mark.key = key if message.key else None
             case NickChanged() if name_key(message.old) == name_key(self.nick):
                 self.nick = message.new
+            case AwayChanged() if self._is_me(message.nick):
+                self.away = message.message
             case Error() if halts(message):
                 self._halt = message  # the server closes now: do not reconnect
             case Bye() if self._relogin is not None:

@@ -10,6 +10,7 @@ from chat_client.commands import (
     COMMANDS,
     MODERATION_HELP,
     NEWEST,
+    away_request,
     history_limit,
     join_args,
     lookup,
@@ -20,12 +21,14 @@ from chat_client.commands import (
     request_error,
     say_text,
     split_command,
+    whois_request,
 )
 from chat_client.conversations import Conversation, Kind, room_key
 from chat_client.moderation import COMMANDS as MODERATION_COMMANDS
 from chat_client.render import nick_part, quoted, system_line
 from chat_client.widgets.bars import StatusBar
 from protocol import (
+    Away,
     ChangeNick,
     ClientMessage,
     GetHistory,
@@ -36,7 +39,6 @@ from protocol import (
     Register,
     Say,
     Search,
-    SendDm,
     SetTopic,
     Unregister,
     Who,
@@ -44,6 +46,7 @@ from protocol import (
 
 if TYPE_CHECKING:
     from chat_client.screens.chat import ChatScreen
+    from chat_client.screens.presence import Presence
 
 
 class SlashCommands:
@@ -77,7 +80,7 @@ class SlashCommands:
             elif conv.kind is Kind.ROOM:
                 self._submit(Say(room=conv.name, text=text), text)
             elif conv.kind is Kind.DM:
-                self._submit(SendDm(to=conv.name, text=text), text)
+                self._send_dm(conv.name, text)
             else:
                 self.screen.notice("this is the server window: /join a room or /msg someone first")
             return
@@ -109,6 +112,16 @@ class SlashCommands:
             status.pending = self.screen.session.pending
             status.redraw()
         return sent
+
+    @property
+    def presence(self) -> Presence:
+        return self.screen.events.presence
+
+    def _send_dm(self, to: str, text: str, action: bool = False) -> None:
+        """A DM with a ref of its own, so an answer of `no_such_nick` is matched to it."""
+        message = self.presence.dm(to, text, action)
+        shown = f"* {text}" if action else text
+        self.presence.sent(message, self._submit(message, shown))
 
     def _current_room(self) -> Conversation | None:
         conv = self.screen.conversations.current
@@ -158,17 +171,63 @@ class SlashCommands:
         self.screen.ensure_log(conv)
         self.screen.switch_to(conv.key)
         if text.strip():
-            self._submit(SendDm(to=nick, text=text), text)
+            self._send_dm(nick, text)
         return None
 
     def cmd_me(self, arg: str) -> None:
-        room = self._current_room()
+        conv = self.screen.conversations.current
         if not arg:
             return self._usage("me")
-        if room is None:
-            self.screen.notice("/me works in rooms", error=True)
+        if conv.kind is Kind.DM:
+            self._send_dm(conv.name, arg, action=True)
+        elif conv.kind is Kind.ROOM:
+            self._submit(Say(room=conv.name, text=arg, action=True), f"* {arg}")
+        else:
+            self.screen.notice("/me works in rooms and direct conversations", error=True)
+        return None
+
+    def cmd_whois(self, arg: str) -> None:
+        if not arg:
+            return self._usage("whois")
+        self._submit(whois_request(arg))
+        return None
+
+    def cmd_away(self, arg: str) -> None:
+        self._submit(away_request(arg))
+
+    def cmd_back(self, arg: str) -> None:
+        self._submit(Away())
+
+    def cmd_close(self, arg: str) -> None:
+        """Close the current window: a room we are in is left first (its `left` closes it),
+        any other window just closes. The server window stays."""
+        conv = self.screen.conversations.current
+        if conv.kind is Kind.SERVER:
+            self.screen.notice("the server window stays open", error=True)
+        elif conv.kind is Kind.ROOM and conv.joined and self.screen.session.connected:
+            self._submit(Leave(room=conv.name))
+        else:
+            if conv.kind is Kind.ROOM:
+                self.screen.session.forget_room(conv.name)  # not rejoined on reconnecting
+            self.screen.drop_conversation(conv)
+
+    def cmd_resend(self, arg: str) -> None:
+        conv = self.screen.conversations.current
+        if arg:
+            nick = one_nick("resend", arg)
+        elif conv.kind is Kind.DM:
+            nick = conv.name
+        else:
+            return self._usage("resend")
+        kept = self.presence.take_kept(nick)
+        if not kept:
+            self.screen.notice(f"no message to {nick} is waiting to be sent again")
             return None
-        self._submit(Say(room=room.name, text=arg, action=True), f"* {arg}")
+        target = self.screen.conversations.dm(nick)
+        self.screen.ensure_log(target)
+        self.screen.switch_to(target.key)
+        for dm in kept:
+            self._send_dm(nick, dm.text, dm.action)
         return None
 
     def cmd_nick(self, arg: str) -> None:

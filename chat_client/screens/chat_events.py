@@ -23,6 +23,7 @@ from chat_client.render import (
     system_line,
 )
 from chat_client.screens.moderation import JoinExtras, ModerationEvent, render
+from chat_client.screens.presence import Presence
 from chat_client.session import (
     Connected,
     ConnState,
@@ -75,12 +76,15 @@ class ServerEvents:
         self._was_connected = False
         # Rooms rejoined after a reconnect: their next `history` is what was missed meanwhile.
         self._gap_fill: set[str] = set()
+        self.presence = Presence(screen)  # away, whois, DMs kept for /resend
 
     def apply(self, event: SessionEvent) -> None:
         """Show one event; the screen catches and reports anything that goes wrong."""
         if not isinstance(event, Members | Topic | History | Joined | OutboxDrained | JoinExtras):
             # The server sends `topic` right after `members` on join, or not at all.
             self.screen.topic_on_join.clear()
+        if self.presence.observe(event):
+            return
         if isinstance(event, ModerationEvent):
             self.screen.moderation.apply(event)
             return
