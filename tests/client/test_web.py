@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -92,7 +93,8 @@ def _free_port() -> int:
 
 
 class WebClient:
-    """`python -m chat_client ... --web` in its own process group, its stdout read."""
+    """`python -m chat_client ... --web` in its own process group, its output read by a
+    thread (as ServerProcess reads a server's)."""
 
     def __init__(self, args: list[str], home: Path) -> None:
         self.args = args
@@ -102,6 +104,7 @@ class WebClient:
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.output: list[str] = []
+        self._reader: threading.Thread | None = None
 
     def start(self, tries: int = 3) -> WebClient:
         for _ in range(tries):  # a port found free may be taken before the server binds it
@@ -122,25 +125,29 @@ class WebClient:
         raise RuntimeError(f"chat-client --web did not start: {''.join(self.output)}")
 
     def _wait_serving(self, deadline: float) -> bool:
-        assert self.proc is not None and self.proc.stdout is not None
-        os.set_blocking(self.proc.stdout.fileno(), False)
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if line:
+        proc = self.proc
+        assert proc is not None
+        serving = threading.Event()
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
                 self.output.append(line)
-                if match := _SERVING.search(line):
+                if not serving.is_set() and (match := _SERVING.search(line)):
                     self.url = match.group(1)
-                    return True
-                continue
-            if self.proc.poll() is not None:
+                    serving.set()
+
+        self._reader = threading.Thread(target=pump, daemon=True)
+        self._reader.start()
+        while not serving.wait(0.05):
+            if proc.poll() is not None or time.monotonic() > deadline:
                 return False
-            time.sleep(0.05)
-        return False
+        return True
 
     def stop(self) -> None:
         """SIGTERM to the web server, then to whatever of its group is left (the tabs'
         clients), killed if still there after a bounded wait."""
-        proc = self.proc
+        proc, self.proc = self.proc, None
         if proc is None:
             return
         if proc.poll() is None:
@@ -151,14 +158,13 @@ class WebClient:
             proc.kill()
             proc.wait(5)
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
+            os.killpg(proc.pid, signal.SIGTERM)  # raises when nothing of the group is left
             time.sleep(0.5)
             os.killpg(proc.pid, signal.SIGKILL)
+        if self._reader is not None:
+            self._reader.join(5)
         if proc.stdout is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self.output.append(proc.stdout.read() or "")
             proc.stdout.close()
-        self.proc = None
 
 
 @pytest.fixture
