@@ -9,7 +9,7 @@ from typing import ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from chat_client.keys import install_alt_digits
+from chat_client.keys import install_alt_digits, install_alt_enter
 from chat_client.login_name import default_nick
 from chat_client.palette import ChatCommands
 from chat_client.screens.chat import ChatScreen
@@ -53,6 +53,7 @@ class ChatApp(App[None]):
         self.seconds = setting(seconds, "WIRECHAT_SECONDS", False)
         self._title = ""
         install_alt_digits()  # alt+1..alt+0 reach the window bindings, not the input
+        install_alt_enter()  # ESC CR: a new line in the input, not enter
         self.host, self.port, self.nick, self.room = host, port, nick, room
         self._request: ConnectRequest | None = None  # the last one, to connect again
         self.room_key: str | None = None  # typed into the connect form

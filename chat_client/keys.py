@@ -13,6 +13,11 @@ reach the input, so the glyphs are never bound.
 This edits a table private to Textual (`textual._ansi_sequences.ANSI_SEQUENCES_KEYS`, checked
 against 8.2.8, see the lock); tests/client/test_window_keys.py parses the real sequences, so
 an upgrade that moves the table fails there, not in front of a user.
+
+alt+enter (`ESC CR`) is not in Textual's table either: the parser waits for more of the
+sequence and, once its escape delay is over, reports a plain enter, so alt+enter sent the line.
+`install_alt_enter` makes it `alt+enter`, the key that starts a new line of a message
+(tests/client/test_multiline.py parses it).
 """
 
 from __future__ import annotations
@@ -39,6 +44,18 @@ class AltDigit(StrEnum):
     ALT_0 = "alt+0"
 
 
+class AltEnter(StrEnum):
+    ALT_ENTER = "alt+enter"
+
+
+def install_alt_enter() -> None:
+    """Have Textual's input parser report `ESC CR` as alt+enter (idempotent)."""
+    from textual import _ansi_sequences
+
+    table = cast(dict[str, object], _ansi_sequences.ANSI_SEQUENCES_KEYS)
+    table["\x1b\r"] = (AltEnter.ALT_ENTER,)
+
+
 def install_alt_digits() -> None:
     """Have Textual's input parser report `ESC 1`..`ESC 0` as alt+1..alt+0 (idempotent)."""
     from textual import _ansi_sequences
@@ -53,4 +70,11 @@ def window_number(digit: str) -> int:
     return DIGITS.index(digit) + 1
 
 
-__all__ = ["DIGITS", "AltDigit", "install_alt_digits", "window_number"]
+__all__ = [
+    "DIGITS",
+    "AltDigit",
+    "AltEnter",
+    "install_alt_digits",
+    "install_alt_enter",
+    "window_number",
+]

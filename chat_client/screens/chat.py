@@ -24,7 +24,7 @@ from chat_client.session import ConnState, Session, SessionEvent
 from chat_client.text import inert, printable
 from chat_client.trust import TrustError
 from chat_client.widgets.bars import StatusBar, TopicBar
-from chat_client.widgets.chat_input import ChatInput
+from chat_client.widgets.chat_input import ChatInput, DraftRows
 from chat_client.widgets.chat_log import ChatLog
 from chat_client.widgets.member_list import MemberList
 from chat_client.widgets.room_list import RoomList
@@ -121,7 +121,9 @@ class ChatScreen(Screen[None]):
                 server_log.seconds = self.seconds
                 yield server_log
             yield MemberList(id="members")
+        yield DraftRows(above=True, id="draft-above")
         yield ChatInput(id="input", placeholder="type a message, or /help")
+        yield DraftRows(above=False, id="draft-below")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -130,6 +132,8 @@ class ChatScreen(Screen[None]):
         chat_input.source.commands = command_names
         chat_input.source.nicks = self._completion_nicks
         chat_input.source.rooms = self._completion_rooms
+        chat_input.above_view = self.query_one("#draft-above", DraftRows)
+        chat_input.below_view = self.query_one("#draft-below", DraftRows)
         chat_input.source.arguments = self.moderation.completions
         chat_input.focus()
         self.log_to(
@@ -306,8 +310,7 @@ class ChatScreen(Screen[None]):
     def prefill(self, text: str) -> None:
         """Put `text` in the input line (used by the command palette)."""
         chat_input = self.query_one(ChatInput)
-        chat_input.value = text
-        chat_input.cursor_position = len(text)
+        chat_input.set_text(text)
         chat_input.focus()
 
     # ------------------------------------------------------------------ helpers

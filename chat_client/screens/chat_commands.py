@@ -49,6 +49,10 @@ if TYPE_CHECKING:
     from chat_client.screens.presence import Presence
 
 
+#: Commands whose text may have several lines (a multi-line draft): the others take one.
+MULTILINE_COMMANDS = frozenset({"me", "msg"})
+
+
 class SlashCommands:
     """What the user types on the chat screen: a line to say, or `/name argument` to run."""
 
@@ -88,6 +92,12 @@ class SlashCommands:
         spec = lookup(name)
         if spec is None:
             self.screen.notice(f"unknown command /{name} (try /help)", error=True)
+            return
+        if "\n" in line and spec.name not in MULTILINE_COMMANDS:
+            self.screen.notice(
+                f"/{spec.name} takes one line: not run (//TEXT says a message that starts with /)",
+                error=True,
+            )
             return
         if spec.name in MODERATION_COMMANDS:
             self._submit(self.screen.moderation.request(spec.name, arg))
