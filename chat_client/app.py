@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.theme import Theme
 
 from chat_client.keys import install_alt_digits, install_alt_enter
 from chat_client.login_name import default_nick
@@ -16,6 +18,7 @@ from chat_client.screens.chat import ChatScreen
 from chat_client.screens.connect import ConnectRequest, ConnectScreen
 from chat_client.screens.trust import TrustScreen
 from chat_client.session import Session
+from chat_client.settings import SettingsFile
 from chat_client.trust import TlsOptions, UntrustedCertificate
 from protocol import ErrorCode
 
@@ -45,12 +48,17 @@ class ChatApp(App[None]):
         unix: str | None = None,
         bell: bool | None = None,
         seconds: bool | None = None,
+        settings: SettingsFile | None = None,
     ) -> None:
         super().__init__()
+        #: The settings of `/set`, from client.toml in the user's config directory.
+        self.settings_file = settings if settings is not None else SettingsFile()
+        saved = self.settings_file.current
         # The bell on a mention or DM elsewhere (default on), and HH:MM:SS timestamps (default
-        # off, F6 toggles): from the arguments, else $WIRECHAT_BELL / $WIRECHAT_SECONDS.
-        self.bell_on = setting(bell, "WIRECHAT_BELL", True)
-        self.seconds = setting(seconds, "WIRECHAT_SECONDS", False)
+        # off, F6 toggles): from the arguments, else $WIRECHAT_BELL / $WIRECHAT_SECONDS, else
+        # the settings file.
+        self.bell_on = setting(bell, "WIRECHAT_BELL", saved.bell)
+        self.seconds = setting(seconds, "WIRECHAT_SECONDS", saved.seconds)
         self._title = ""
         install_alt_digits()  # alt+1..alt+0 reach the window bindings, not the input
         install_alt_enter()  # ESC CR: a new line in the input, not enter
@@ -68,6 +76,14 @@ class ChatApp(App[None]):
         self.unix = unix
 
     def on_mount(self) -> None:
+        theme = self.settings_file.current.theme
+        if theme in self.available_themes:
+            self.theme = theme
+        else:
+            path = self.settings_file.path
+            self.settings_file.warnings.append(f"{path}: no theme {theme!r}: the default is used")
+        # A theme picked in the command palette is saved as /set theme would.
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         if self.nick:
             request = ConnectRequest(
                 self.host,
@@ -128,8 +144,18 @@ class ChatApp(App[None]):
                 cursor_blink=self.cursor_blink,
                 seconds=self.seconds,
                 bell=self.bell_on,
+                settings=self.settings_file,
             )
         )
+
+    def _theme_changed(self, theme: Theme) -> None:
+        current = self.settings_file.current
+        if theme.name == current.theme:
+            return
+        try:
+            self.settings_file.change(replace(current, theme=theme.name))
+        except OSError as exc:
+            self.notify(f"theme not saved: {exc}", severity="warning", markup=False)
 
     def on_chat_screen_refused(self, event: ChatScreen.Refused) -> None:
         if isinstance(self.screen, ChatScreen):

@@ -54,6 +54,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("clear", "/clear", "clear the current conversation's log", (), False),
     CommandSpec("close", "/close", "close this window (a room: leave it first)", (), False),
     CommandSpec("resend", "/resend [NICK]", "send again the DMs to NICK that did not get through"),
+    CommandSpec("set", "/set [NAME [VALUE]]", "list the settings, or set one (saved)"),
+    CommandSpec("ignore", "/ignore [NICK]", "hide NICK's lines; alone: who is ignored"),
+    CommandSpec("unignore", "/unignore NICK", "show NICK's lines again"),
+    CommandSpec("highlight", "/highlight [WORD]", "WORD counts as a mention; alone: the words"),
+    CommandSpec("unhighlight", "/unhighlight WORD", "WORD no longer counts as a mention"),
     CommandSpec("help", "/help", "show this help", (), False),
     CommandSpec("quit", "/quit [REASON]", "leave the server and exit", ("exit",)),
     # Moderation (chat_client/moderation.py builds the requests): the current room's ops and

@@ -12,6 +12,8 @@ from protocol.names import name_key
 SERVER_KEY = "server"
 #: Message ids remembered per room (a log keeps 5000 lines).
 MAX_IDS = 20_000
+#: Speakers remembered per room for the smart filter (the most recent ones).
+MAX_SPEAKERS = 2_000
 
 
 class Kind(StrEnum):
@@ -40,6 +42,9 @@ class Conversation:
     # to leave out what a page repeats; `history_complete`: the start of history is shown.
     ids: set[int] = field(default_factory=set)
     history_complete: bool = False
+    # When each nick last spoke here (name_key -> seconds since the epoch), for the smart
+    # filter of joins and parts.
+    spoke: dict[str, float] = field(default_factory=dict)
 
     @property
     def oldest_id(self) -> int | None:
@@ -68,6 +73,26 @@ class Conversation:
         self.topic = self.topic_by = ""
         self.roles = RoomRoles()
         self.forget_ids()
+
+    def note_spoke(self, nick: str, at: float) -> None:
+        """`nick` said something here at `at` (seconds since the epoch)."""
+        key = name_key(nick)
+        if at > self.spoke.get(key, 0.0):
+            self.spoke[key] = at
+        if len(self.spoke) > MAX_SPEAKERS:
+            # Only the newest speakers matter to the filter: forget the older half.
+            newest = sorted(self.spoke.items(), key=lambda item: item[1])[MAX_SPEAKERS // 2 :]
+            self.spoke = dict(newest)
+
+    def spoke_since(self, nick: str, since: float) -> bool:
+        """Whether `nick` said something here at `since` or later."""
+        return self.spoke.get(name_key(nick), float("-inf")) >= since
+
+    def rename_speaker(self, old: str, new: str) -> None:
+        """Someone here changed nick: what they said counts for the new nick."""
+        at = self.spoke.pop(name_key(old), None)
+        if at is not None:
+            self.note_spoke(new, at)
 
     @property
     def label(self) -> str:

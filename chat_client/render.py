@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Iterable
 from datetime import datetime
 
 from rich.text import Text
@@ -68,9 +69,11 @@ def date_clock(ts: str) -> str:
     return when.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-def mention_pattern(nick: str) -> re.Pattern[str]:
-    """Matches `nick` as a whole word, ignoring case."""
-    return re.compile(rf"(?<![\w-]){re.escape(nick)}(?![\w-])", re.IGNORECASE)
+def mention_pattern(nick: str, words: Iterable[str] = ()) -> re.Pattern[str]:
+    """Matches `nick`, or one of the highlight `words`, as a whole word, ignoring case."""
+    names = sorted({nick, *words}, key=len, reverse=True)  # the longest first: `bob-x`, `bob`
+    either = "|".join(re.escape(name) for name in names if name) or "(?!)"
+    return re.compile(rf"(?<![\w-])(?:{either})(?![\w-])", re.IGNORECASE)
 
 
 def _prefix(ts: str | None, history: bool) -> Text:

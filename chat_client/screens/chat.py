@@ -21,6 +21,7 @@ from chat_client.screens.chat_commands import SlashCommands
 from chat_client.screens.chat_events import ServerEvents
 from chat_client.screens.moderation import Moderation
 from chat_client.session import ConnState, Session, SessionEvent
+from chat_client.settings import NAMES, Settings, SettingsFile, same_nick
 from chat_client.text import inert, printable
 from chat_client.trust import TrustError
 from chat_client.widgets.bars import StatusBar, TopicBar
@@ -84,8 +85,11 @@ class ChatScreen(Screen[None]):
         cursor_blink: bool = True,
         seconds: bool = False,
         bell: bool = True,
+        settings: SettingsFile | None = None,
     ) -> None:
         super().__init__()
+        #: The settings of `/set` and the file they are saved in (the app's, shared).
+        self.settings_file = settings if settings is not None else SettingsFile()
         #: Ring the terminal bell on a mention or a DM in another conversation.
         self.bell = bell
         #: Timestamps as HH:MM:SS (F6 turns it on and off).
@@ -134,12 +138,15 @@ class ChatScreen(Screen[None]):
         chat_input.source.rooms = self._completion_rooms
         chat_input.above_view = self.query_one("#draft-above", DraftRows)
         chat_input.below_view = self.query_one("#draft-below", DraftRows)
-        chat_input.source.arguments = self.moderation.completions
+        chat_input.source.arguments = self._completion_arguments
         chat_input.focus()
         self.log_to(
             self.conversations.current,
             notice_line(f"connecting to {self.server_label} as {self.me} ..."),
         )
+        for warning in self.settings_file.warnings:
+            self.notice(f"settings: {warning}", error=True)
+        self.settings_file.warnings = []  # said once, not on every new chat screen
         self.apply_sidebars()
         self.refresh_chrome()
         self.run_network()
@@ -256,7 +263,8 @@ class ChatScreen(Screen[None]):
             if choice is not None and choice[1] != fits:
                 del self._sidebar_choice[name]
                 choice = None
-            shown = fits if choice is None else choice[0]
+            chosen = getattr(self.settings, name)  # auto, on, off
+            shown = (fits if chosen == "auto" else chosen == "on") if choice is None else choice[0]
             widget = self.query_one(f"#{name}")
             if widget.display != shown:
                 widget.display = shown
@@ -278,6 +286,46 @@ class ChatScreen(Screen[None]):
         self.seconds = not self.seconds
         for log in self.query(ChatLog):
             log.set_seconds(self.seconds)
+
+    # ------------------------------------------------------------------ settings
+
+    @property
+    def settings(self) -> Settings:
+        return self.settings_file.current
+
+    def ignored(self, nick: str) -> bool:
+        """Whether what `nick` says, and their joins and parts, are hidden (never our own)."""
+        return self.settings.ignores(nick) and not same_nick(nick, self.me)
+
+    def change_settings(self, new: Settings, name: str | None = None) -> bool:
+        """Use `new` from now on and save them: what changed (and the setting `name`, set
+        again, over what F6/F7/F8 chose for this run) takes effect at once. False if the file
+        could not be written (said; the settings hold for this run all the same)."""
+        old = self.settings
+        touched = {n for n in NAMES if getattr(new, n) != getattr(old, n) or n == name}
+        saved = True
+        try:
+            self.settings_file.change(new)
+        except OSError as exc:
+            self.notice(f"not saved in {self.settings_file.path}: {exc}", error=True)
+            saved = False
+        if "bell" in touched:
+            self.bell = new.bell
+        if "seconds" in touched and new.seconds != self.seconds:
+            self.action_toggle_seconds()
+        for sidebar in ("rooms", "members"):
+            if sidebar in touched:
+                self._sidebar_choice.pop(sidebar, None)  # the setting decides, not F7/F8
+        self.apply_sidebars()
+        if "highlights" in touched:
+            self.events.refresh_mention()
+        if "theme" in touched and new.theme != self.app.theme:
+            self.app.theme = new.theme
+        # The next chat screen (after the connect form) starts from the same switches.
+        for setting, attribute in (("bell", "bell_on"), ("seconds", "seconds")):
+            if setting in touched and hasattr(self.app, attribute):
+                setattr(self.app, attribute, getattr(new, setting))
+        return saved
 
     def action_reconnect(self) -> None:
         if self.session.state is ConnState.CONNECTED:
@@ -357,6 +405,17 @@ class ChatScreen(Screen[None]):
         nicks += [c.name for c in self.conversations.items.values() if c.kind is Kind.DM]
         others = [n for n in nicks if name_key(n) != name_key(self.me)] or nicks
         return [n for n in others if _typeable(n)]
+
+    def _completion_arguments(self) -> dict[str, list[str]]:
+        """Candidates for some commands' arguments: moderation's, the settings' names, the
+        ignored nicks and the highlight words."""
+        settings = self.settings
+        return {
+            **self.moderation.completions(),
+            "/set": list(NAMES),
+            "/unignore": [n for n in settings.ignore if _typeable(n)],
+            "/unhighlight": [w for w in settings.highlights if _typeable(w)],
+        }
 
     def _completion_rooms(self) -> list[str]:
         return [r for r in self.conversations.room_names() if _typeable(r)]

@@ -26,6 +26,15 @@ from chat_client.commands import (
 from chat_client.conversations import Conversation, Kind, room_key
 from chat_client.moderation import COMMANDS as MODERATION_COMMANDS
 from chat_client.render import nick_part, quoted, system_line
+from chat_client.settings import (
+    check_name,
+    same_nick,
+    with_highlight,
+    with_ignored,
+    with_value,
+    without_highlight,
+    without_ignored,
+)
 from chat_client.widgets.bars import StatusBar
 from protocol import (
     Away,
@@ -323,6 +332,94 @@ class SlashCommands:
         if not arg:
             return self._usage("unregister")
         self._submit(Unregister(password=arg))
+        return None
+
+    # Settings: changed at once and saved in the settings file (chat_client/settings.py).
+    # A bad name or value raises ValueError, which `guarded` shows as `not sent: ...`.
+
+    def _say(self, *parts: str | tuple[str, str]) -> None:
+        self.screen.log_to(self.screen.conversations.current, system_line(None, *parts))
+
+    def cmd_set(self, arg: str) -> None:
+        settings = self.screen.settings
+        name, _, value = arg.partition(" ")
+        if not name:
+            self._say("settings (saved in ", (str(self.screen.settings_file.path), ""), "):")
+            for key, shown, help_text in settings.listing():
+                self._say(f"  {key} = ", quoted(shown), f"  ({help_text})")
+            self._say("  /set NAME VALUE changes one; lists are comma-separated, - for none")
+            return
+        key = check_name(name)
+        if not value.strip():
+            self._say(f"{key} = ", quoted(settings.shown(key)))
+            return
+        new = with_value(settings, key, value)
+        if key == "theme" and new.theme not in self.screen.app.available_themes:
+            themes = ", ".join(sorted(self.screen.app.available_themes))
+            raise ValueError(f"no theme {new.theme!r}: one of {themes}")
+        if self.screen.change_settings(new, key):
+            self._say(f"{key} = ", quoted(new.shown(key)), " (saved)")
+
+    def cmd_ignore(self, arg: str) -> None:
+        settings = self.screen.settings
+        if not arg:
+            if settings.ignore:
+                self._say("ignoring: ", quoted(", ".join(settings.ignore)), " (/unignore NICK)")
+            else:
+                self._say("ignoring no one; /ignore NICK hides what NICK says")
+            return
+        nick = one_nick("ignore", arg)
+        if same_nick(nick, self.screen.me):
+            raise ValueError("you cannot ignore yourself")
+        if settings.ignores(nick):
+            self._say(nick_part(nick), " is ignored already")
+            return
+        self.screen.change_settings(with_ignored(settings, nick))
+        self._say(
+            "ignoring ",
+            nick_part(nick),
+            ": their messages, actions, DMs, joins and parts are not shown (/unignore ",
+            quoted(nick),
+            ")",
+        )
+
+    def cmd_unignore(self, arg: str) -> None:
+        if not arg:
+            return self._usage("unignore")
+        nick = one_nick("unignore", arg)
+        new, entry = without_ignored(self.screen.settings, nick)
+        if entry is None:
+            self._say(nick_part(nick), " is not ignored")
+            return None
+        self.screen.change_settings(new)
+        self._say("no longer ignoring ", nick_part(entry))
+        return None
+
+    def cmd_highlight(self, arg: str) -> None:
+        settings = self.screen.settings
+        if not arg:
+            if settings.highlights:
+                words = ", ".join(settings.highlights)
+                self._say("highlights: ", quoted(words), " (and your nick)")
+            else:
+                self._say("no highlight words: only your nick is a mention; /highlight WORD")
+            return
+        new = with_highlight(settings, arg)
+        if new == settings:
+            self._say(quoted(arg.strip()), " is a highlight already")
+            return
+        self.screen.change_settings(new)
+        self._say("highlight: a line with ", quoted(new.highlights[-1]), " counts as a mention")
+
+    def cmd_unhighlight(self, arg: str) -> None:
+        if not arg:
+            return self._usage("unhighlight")
+        new, entry = without_highlight(self.screen.settings, arg)
+        if entry is None:
+            self._say(quoted(arg.strip()), " is not a highlight")
+            return None
+        self.screen.change_settings(new)
+        self._say(quoted(entry), " no longer counts as a mention")
         return None
 
     def cmd_clear(self, arg: str) -> None:

@@ -72,11 +72,27 @@ class ServerEvents:
 
     def __init__(self, screen: ChatScreen) -> None:
         self.screen = screen
-        self._mention = mention_pattern(screen.me)
+        self._mention = mention_pattern(screen.me, screen.settings.highlights)
+        #: The time now, in seconds since the epoch (tests move it).
+        self.clock = time.time
         self._was_connected = False
         # Rooms rejoined after a reconnect: their next `history` is what was missed meanwhile.
         self._gap_fill: set[str] = set()
         self.presence = Presence(screen)  # away, whois, DMs kept for /resend
+
+    def refresh_mention(self) -> None:
+        """What counts as a mention: our nick, and the highlight words of the settings."""
+        self._mention = mention_pattern(self.screen.me, self.screen.settings.highlights)
+
+    def _filtered(self, conv: Conversation, nick: str) -> bool:
+        """Whether a join or part of `nick` in `conv` is left out of its log: `nick` is
+        ignored, or (the smart filter) has said nothing there for smart_filter_delay minutes."""
+        if self.screen.ignored(nick):
+            return True
+        settings = self.screen.settings
+        if not settings.smart_filter:
+            return False
+        return not conv.spoke_since(nick, self.clock() - settings.smart_filter_delay * 60)
 
     def apply(self, event: SessionEvent) -> None:
         """Show one event; the screen catches and reports anything that goes wrong."""
@@ -163,7 +179,7 @@ class ServerEvents:
     def _got_connected(self, event: Connected) -> None:
         self._was_connected = True
         self.screen.me = event.welcome.nick
-        self._mention = mention_pattern(self.screen.me)
+        self.refresh_mention()
         status = self.screen.query_one(StatusBar)
         status.backend = event.welcome.backend
         status.nick = self.screen.me
@@ -231,8 +247,9 @@ class ServerEvents:
             return
         if event.nick not in conv.members:
             conv.members.append(event.nick)
-        line = system_line(event.ts, nick_part(event.nick), " joined")
-        self.screen.log_to(conv, line, ts=event.ts)
+        if not self._filtered(conv, event.nick):
+            line = system_line(event.ts, nick_part(event.nick), " joined")
+            self.screen.log_to(conv, line, ts=event.ts)
         self.screen.refresh_members(conv)
 
     def _got_history(self, event: History) -> None:
@@ -244,9 +261,15 @@ class ServerEvents:
         # which count as unread (and as mentions) like live ones.
         gap = conv.key in self._gap_fill
         self._gap_fill.discard(conv.key)
-        if not event.messages:
+        now = self.clock()
+        for msg in event.messages:
+            conv.hold(msg.id)
+            conv.note_spoke(msg.nick, min(now, local_time(msg.ts).timestamp()))
+        # What the ignored said is left out (their ids are held all the same).
+        shown = [m for m in event.messages if not self.screen.ignored(m.nick)]
+        if not shown:
             return
-        count = len(event.messages)
+        count = len(shown)
         label = (
             f"missed while disconnected: {count} message(s)"
             if gap
@@ -254,8 +277,7 @@ class ServerEvents:
         )
         self.screen.log_to(conv, separator_line(label), count=False)
         mentioned: ChatMessage | None = None
-        for msg in event.messages:
-            conv.hold(msg.id)
+        for msg in shown:
             own = name_key(msg.nick) == name_key(self.screen.me)
             line = message_line(
                 msg.ts,
@@ -278,6 +300,7 @@ class ServerEvents:
         """Older messages asked for with /history: shown before every line of the room's log."""
         conv = self.screen.conversations.room(event.room)
         fresh = [m for m in sorted(event.messages, key=lambda m: m.id) if conv.hold(m.id)]
+        fresh = [m for m in fresh if not self.screen.ignored(m.nick)]
         lines: list[tuple[Text, datetime | None]] = []
         if event.complete and not conv.history_complete:
             rule = separator_line(f"start of history of {inert(conv.label)}")
@@ -391,6 +414,9 @@ class ServerEvents:
             return
         conv.members = [n for n in conv.members if name_key(n) != name_key(event.nick)]
         conv.roles.forget(event.nick)
+        if self._filtered(conv, event.nick):
+            self.screen.refresh_members(conv)
+            return
         parts: list[str | tuple[str, str]] = [nick_part(event.nick), " left"]
         if event.reason:
             parts += [" (", quoted(event.reason), ")"]
@@ -402,6 +428,9 @@ class ServerEvents:
         self.screen.topic_on_join.discard(conv.key)
         conv.hold(event.id)
         own = name_key(event.nick) == name_key(self.screen.me)
+        conv.note_spoke(event.nick, self.clock())
+        if not own and self.screen.ignored(event.nick):
+            return
         mention = not own and bool(self._mention.search(event.text))
         line = message_line(
             event.ts,
@@ -417,6 +446,8 @@ class ServerEvents:
 
     def _got_dm(self, event: DirectMessage) -> None:
         own = name_key(event.sender) == name_key(self.screen.me)
+        if not own and self.screen.ignored(event.sender):
+            return
         other = event.to if own else event.sender
         conv = self.screen.conversations.dm(other)
         self.screen.ensure_log(conv)
@@ -435,7 +466,7 @@ class ServerEvents:
     def _got_nick(self, event: NickChanged) -> None:
         if name_key(event.old) == name_key(self.screen.me):
             self.screen.me = event.new
-            self._mention = mention_pattern(self.screen.me)
+            self.refresh_mention()
             status = self.screen.query_one(StatusBar)
             status.nick = self.screen.me
             status.redraw()
@@ -447,6 +478,7 @@ class ServerEvents:
         for conv in self.screen.joined_rooms():
             if any(name_key(n) == name_key(event.old) for n in conv.members):
                 conv.roles.rename(event.old, event.new)
+                conv.rename_speaker(event.old, event.new)
                 conv.members = [
                     event.new if name_key(n) == name_key(event.old) else n for n in conv.members
                 ]

@@ -14,6 +14,15 @@ from tests.client.inprocess import InProcessServer
 HOST = "127.0.0.1"
 
 
+@pytest.fixture(autouse=True)
+def own_config_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty config directory per test: no one's client.toml (settings) or known_servers is
+    read, and what a test saves stays in it."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+
+
 @pytest.fixture
 def server() -> Iterator[InProcessServer]:
     srv = InProcessServer("asyncio").start()

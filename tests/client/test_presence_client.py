@@ -158,7 +158,7 @@ async def test_tui_away_whois_and_member_marks(server: InProcessServer) -> None:
         await started(pilot)
         screen = chat(app)
         bob = await peer(server.port, "bob")
-        await wait_until(pilot, lambda: "bob joined" in text_of(app, "lobby"))
+        await wait_until(pilot, lambda: "bob" in screen.conversations.current.members)
         await bob.send(Away(message=MARKUP))
         await wait_until(pilot, lambda: f"bob is away: {MARKUP}" in text_of(app, "lobby"))
         members = screen.query_one(MemberList)
