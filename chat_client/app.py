@@ -12,6 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.theme import Theme
 
 from chat_client.keys import install_alt_digits, install_alt_enter
+from chat_client.logfiles import LogWriter, log_dir
 from chat_client.login_name import default_nick
 from chat_client.palette import ChatCommands
 from chat_client.screens.chat import ChatScreen
@@ -48,6 +49,7 @@ class ChatApp(App[None]):
         unix: str | None = None,
         bell: bool | None = None,
         seconds: bool | None = None,
+        logs: bool = False,
         settings: SettingsFile | None = None,
     ) -> None:
         super().__init__()
@@ -74,6 +76,9 @@ class ChatApp(App[None]):
         self.tls_options = tls or TlsOptions()
         self.use_tls = tls is not None
         self.unix = unix
+        #: Every room's and DM's messages appended to files (chat_client/logfiles.py); None:
+        #: not logged (--no-log, and the default here: the command line turns it on).
+        self.conversation_logs = LogWriter(log_dir()) if logs else None
 
     def on_mount(self) -> None:
         theme = self.settings_file.current.theme
@@ -193,6 +198,10 @@ class ChatApp(App[None]):
             self.start_chat(request)
 
         self.push_screen(TrustScreen(error, str(known.path)), decided)
+
+    def on_unmount(self) -> None:
+        if self.conversation_logs is not None:
+            self.conversation_logs.close()  # what is queued is written first
 
     def set_terminal_title(self, title: str) -> None:
         """Set the terminal's title (OSC 2): Textual's `title` only names the app in its header.

@@ -77,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
             f"(or set ${ENV_VAR}); never given as a flag value, which `ps` would show"
         ),
     )
+    parser.add_argument(
+        "--no-log",
+        action="store_true",
+        help=(
+            "do not log conversations to files (by default every room's and DM's messages "
+            "are appended under the user data directory: see docs/client.md)"
+        ),
+    )
     parser.add_argument("--plain", action="store_true", help="line mode on stdin/stdout")
     parser.add_argument("--json", action="store_true", help="with --plain: print events as JSON")
     parser.add_argument(
@@ -197,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         account_password=account,
         tls=server.tls,
         unix=server.unix,
+        logs=not args.no_log,
     )
     app.run()
     # Textual sets a non-zero return code when the app ended with an unhandled error.

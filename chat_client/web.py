@@ -29,6 +29,7 @@ FORWARDED: tuple[tuple[str, str], ...] = (
     ("room", "--room"),
     ("password", "--password"),
     ("account_password_file", "--account-password-file"),
+    ("no_log", "--no-log"),
 )
 #: Options that are not the tab's business: the web server's own, and the other modes.
 NOT_FORWARDED = frozenset(

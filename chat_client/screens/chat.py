@@ -16,6 +16,7 @@ from textual.widgets import ContentSwitcher, Footer
 from chat_client.commands import command_names
 from chat_client.conversations import SERVER_KEY, Conversation, Conversations, Kind, room_key
 from chat_client.keys import DIGITS, window_number
+from chat_client.logfiles import LogWriter, conversation_file, log_line
 from chat_client.render import notice_line
 from chat_client.screens.chat_commands import SlashCommands
 from chat_client.screens.chat_events import ServerEvents
@@ -138,6 +139,10 @@ class ChatScreen(Screen[None]):
         chat_input.source.rooms = self._completion_rooms
         chat_input.above_view = self.query_one("#draft-above", DraftRows)
         chat_input.below_view = self.query_one("#draft-below", DraftRows)
+        logs = self.conversation_logs
+        if logs is not None:
+            loop = asyncio.get_running_loop()
+            logs.on_error = lambda text: loop.call_soon_threadsafe(self._log_failed, text)
         chat_input.source.arguments = self._completion_arguments
         chat_input.focus()
         self.log_to(
@@ -471,6 +476,25 @@ class ChatScreen(Screen[None]):
         set_title = getattr(self.app, "set_terminal_title", None)
         if set_title is not None:
             set_title(self.title_text())
+
+    @property
+    def conversation_logs(self) -> LogWriter | None:
+        """The app's log files writer (chat_client/logfiles.py), None when not logging."""
+        return getattr(self.app, "conversation_logs", None)
+
+    def record(
+        self, conv: Conversation, ts: str | None, nick: str, text: str, *, action: bool = False
+    ) -> None:
+        """Append a message to its conversation's log file (rooms and DMs), when logging."""
+        logs = self.conversation_logs
+        if logs is None or conv.kind is Kind.SERVER:
+            return
+        path = conversation_file(self.server_label, conv.name, dm=conv.kind is Kind.DM)
+        logs.write(path, log_line(local_time(ts), nick, text, action=action))
+
+    def _log_failed(self, text: str) -> None:
+        if self.is_mounted and self.app.is_running:
+            self.notice(text, error=True)
 
     def notice_to(self, conv: Conversation | None, line: Text) -> None:
         self.log_to(conv, line, count=False)

@@ -441,6 +441,7 @@ class ServerEvents:
         )
         # Your own lines are never unread, even when they arrive in a room you left the view of.
         self.screen.log_to(conv, line, count=not own, mention=mention, ts=event.ts)
+        self.screen.record(conv, event.ts, event.nick, event.text, action=event.action)
         if mention:
             self._notify(conv, f"{event.nick} in #{event.room}", event.text)
 
@@ -456,6 +457,7 @@ class ServerEvents:
             event.ts, event.sender, event.text, action=bool(event.action), mention=None, note=note
         )
         self.screen.log_to(conv, line, count=not own, mention=not own, ts=event.ts)
+        self.screen.record(conv, event.ts, event.sender, event.text, action=bool(event.action))
         if own and event.offline:
             text = f"stored: {event.to} is offline and gets it at next login"
             self.screen.log_to(conv, notice_line(text))

@@ -23,6 +23,13 @@ def own_config_dir(
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
 
 
+@pytest.fixture(autouse=True)
+def own_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty data directory per test: a client that logs conversations (the command line's
+    default) writes them there, never in the user's own."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data")))
+
+
 @pytest.fixture
 def server() -> Iterator[InProcessServer]:
     srv = InProcessServer("asyncio").start()
