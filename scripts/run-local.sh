@@ -17,6 +17,8 @@ except (ValueError, OSError, KeyError):
 ')}"
 LOG="$(mktemp -t wirechat-server.XXXXXX)"
 
+echo "starting chat-server on $HOST:$PORT (its log: $LOG)..."
+
 "$BIN/chat-server" --host "$HOST" --port "$PORT" 2>"$LOG" &
 SERVER_PID=$!
 cleanup() {
@@ -38,5 +40,6 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 grep -q "listening on" "$LOG" || { echo "chat-server did not open its port in time" >&2; exit 1; }
+echo "starting chat-client as $NICK in #lobby (quitting it stops the server)..."
 
 "$BIN/chat-client" --host "$HOST" --port "$PORT" --nick "$NICK" --room lobby
