@@ -9,6 +9,7 @@ from typing import ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
 from textual.theme import Theme
 
 from chat_client.keys import install_alt_digits, install_alt_enter
@@ -32,6 +33,8 @@ class ChatApp(App[None]):
     COMMANDS = App.COMMANDS | {ChatCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        # The terminal's own ctrl+z is off in Textual's raw mode: suspend as a shell expects.
+        Binding("ctrl+z", "suspend_process", "Suspend", show=False, priority=True),
     ]
 
     def __init__(
@@ -198,6 +201,21 @@ class ChatApp(App[None]):
             self.start_chat(request)
 
         self.push_screen(TrustScreen(error, str(known.path)), decided)
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver for this terminal; on Linux and macOS one whose suspend and resume
+        keep every key (chat_client/driver.py)."""
+        driver_class = super().get_driver_class()
+        if os.environ.get("TEXTUAL_DRIVER"):
+            return driver_class  # chosen explicitly: used as it is
+        if (driver_class.__module__, driver_class.__name__) == (
+            "textual.drivers.linux_driver",
+            "LinuxDriver",
+        ):
+            from chat_client.driver import ResumingDriver
+
+            return ResumingDriver
+        return driver_class
 
     def on_unmount(self) -> None:
         if self.conversation_logs is not None:
