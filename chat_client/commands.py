@@ -41,6 +41,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "history", "/history [N]", "fetch N (50) older messages of the current room", ("more",)
     ),
     CommandSpec("search", "/search WORDS", "search the current room's messages", ("find",)),
+    CommandSpec("lastlog", "/lastlog TEXT", "this conversation's lines with TEXT (ctrl+f: find)"),
     CommandSpec(
         "login", "/login PASSWORD", "log in to your nick's account (reconnects)", (), True, True
     ),

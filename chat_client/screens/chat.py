@@ -28,6 +28,7 @@ from chat_client.trust import TrustError
 from chat_client.widgets.bars import StatusBar, TopicBar
 from chat_client.widgets.chat_input import ChatInput, DraftRows
 from chat_client.widgets.chat_log import ChatLog
+from chat_client.widgets.find_bar import FindBar
 from chat_client.widgets.member_list import MemberList
 from chat_client.widgets.room_list import RoomList
 from chat_client.wrapping import local_time
@@ -75,6 +76,7 @@ class ChatScreen(Screen[None]):
         Binding("f8", "toggle_sidebar('members')", "Members"),
         Binding("ctrl+r", "reconnect", "Reconnect"),
         Binding("ctrl+l", "clear", "Clear log", show=False),
+        Binding("ctrl+f", "find", "Find", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -126,6 +128,7 @@ class ChatScreen(Screen[None]):
                 server_log.seconds = self.seconds
                 yield server_log
             yield MemberList(id="members")
+        yield FindBar(id="find")
         yield DraftRows(above=True, id="draft-above")
         yield ChatInput(id="input", placeholder="type a message, or /help")
         yield DraftRows(above=False, id="draft-below")
@@ -337,6 +340,24 @@ class ChatScreen(Screen[None]):
             self.notice("already connected")
         else:
             self.session.retry_now()  # also after a halt (`replaced`, a refused login)
+
+    def action_find(self) -> None:
+        """ctrl+f: the find prompt over the current log (enter/up older, down newer, esc)."""
+        bar = self.query_one(FindBar)
+        bar.finder = self._find
+        bar.on_close = self._find_closed
+        bar.open()
+
+    def _find(self, text: str, older: bool) -> str:
+        found = self.ensure_log(self.conversations.current).find(text, older=older)
+        if found is None:
+            return "no match"
+        return f"{found[0]}/{found[1]}"
+
+    def _find_closed(self) -> None:
+        for log in self.query(ChatLog):
+            log.clear_found()
+        self.query_one(ChatInput).focus()
 
     def action_clear(self) -> None:
         conv = self.conversations.current

@@ -25,7 +25,7 @@ from chat_client.commands import (
 )
 from chat_client.conversations import Conversation, Kind, room_key
 from chat_client.moderation import COMMANDS as MODERATION_COMMANDS
-from chat_client.render import nick_part, quoted, system_line
+from chat_client.render import nick_part, quoted, separator_line, system_line
 from chat_client.settings import (
     check_name,
     same_nick,
@@ -35,7 +35,9 @@ from chat_client.settings import (
     without_highlight,
     without_ignored,
 )
+from chat_client.text import inert
 from chat_client.widgets.bars import StatusBar
+from chat_client.widgets.chat_log import text_pattern
 from protocol import (
     Away,
     ChangeNick,
@@ -60,6 +62,10 @@ if TYPE_CHECKING:
 
 #: Commands whose text may have several lines (a multi-line draft): the others take one.
 MULTILINE_COMMANDS = frozenset({"me", "msg"})
+
+
+#: The most lines a `/lastlog` block shows (the newest).
+LASTLOG_MAX = 100
 
 
 class SlashCommands:
@@ -302,6 +308,28 @@ class SlashCommands:
         if not arg:
             return self._usage("search")
         self._submit(Search(room=room.name, query=arg))
+        return None
+
+    def cmd_lastlog(self, arg: str) -> None:
+        """The lines of the current conversation that hold `arg` (any case), as a block: the
+        newest `LASTLOG_MAX` of them, copied below a rule, the text found reversed."""
+        if not arg:
+            return self._usage("lastlog")
+        conv = self.screen.conversations.current
+        log = self.screen.ensure_log(conv)
+        found = log.matching(arg)
+        shown = found[-LASTLOG_MAX:]
+        where = conv.label or self.screen.server_label
+        head = f"lastlog {arg!r} in {where}: {len(found)} line(s)"
+        if len(shown) < len(found):
+            head += f", the newest {len(shown)} shown (ctrl+f finds the others)"
+        log.add(separator_line(inert(head)), quoted=True)
+        pattern = text_pattern(arg)
+        for text, at in shown:
+            copy = text.copy()
+            copy.highlight_regex(pattern, "reverse")
+            log.add(copy, at, quoted=True)
+        log.add(separator_line("end of lastlog"), quoted=True)
         return None
 
     # Account commands: the argument is a password. It is never echoed (usage and errors

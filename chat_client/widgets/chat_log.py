@@ -11,10 +11,15 @@ stop (`REFLOW_DELAY`).
 Between lines of different local dates a `──── Wednesday 2 December 2026 ────` row is shown,
 and where the user left the conversation last a `──── new ────` row, when lines arrived
 since. `seconds` shows `HH:MM:SS` instead of `HH:MM`.
+
+`matching` finds the lines that hold a text (case-insensitive), for `/lastlog`, whose block
+of copies (`add(..., quoted=True)`) is left out of later searches; `find` jumps the view to
+the next older or newer such line and shows it reversed (ctrl+f).
 """
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +27,7 @@ from datetime import date, datetime
 
 from rich.console import Console
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.cache import LRUCache
@@ -41,6 +47,13 @@ MIN_WIDTH = 20
 REFLOW_DELAY = 0.1
 EAGER_REFLOW = 300
 NEW_MARK = "new"
+#: How the line `find` went to is shown.
+FOUND_STYLE = Style(reverse=True)
+
+
+def text_pattern(needle: str) -> re.Pattern[str]:
+    """`needle` found anywhere, whatever its case."""
+    return re.compile(re.escape(needle), re.IGNORECASE)
 
 
 @dataclass(slots=True, eq=False)
@@ -57,6 +70,8 @@ class _Entry:
     #: The line's width in cells when it is one row at any width that fits it (no newline),
     #: else None: its rows are kept for one width only.
     cells: int | None = None
+    #: A copy of another line (a `/lastlog` block): not searched again.
+    quoted: bool = False
 
     @property
     def day(self) -> date | None:
@@ -102,6 +117,10 @@ class ChatLog(ScrollView, can_focus=False):
         self._read_mark: _Entry | None = None
         #: How many reflows were done (for tests of the cost).
         self.reflows = 0
+        #: The line `find` went to last (shown reversed), and its rows: (generation, start,
+        #: end) as last counted.
+        self._found: _Entry | None = None
+        self._found_rows: tuple[int, int, int] | None = None
 
     # ------------------------------------------------------------------ the lines as data
 
@@ -114,17 +133,19 @@ class ChatLog(ScrollView, can_focus=False):
         """The rows as wrapped last (what is on screen, scrolled)."""
         return self._rows
 
-    def add(self, line: Text, at: datetime | None = None) -> None:
+    def add(self, line: Text, at: datetime | None = None, *, quoted: bool = False) -> None:
         """Append one line (it may wrap, or hold newlines of a multi-line message).
 
         `at`: when the server says it was said (local time), for its date and seconds. Without
         it the line is the client's own (a notice, a rule): shown with the seconds of now, and
         not dated, so a day row only ever comes between two lines the server dated.
+        `quoted`: a copy of a line of this log (`/lastlog`), shown with the seconds of `at`
+        but never dated, and left out of `matching` and `find`.
         """
         if at is None:
-            entry = _Entry(steady_text(line), local_time(None))
+            entry = _Entry(steady_text(line), local_time(None), quoted=quoted)
         else:
-            entry = _Entry(steady_text(line), at, dated=True)
+            entry = _Entry(steady_text(line), at, dated=not quoted, quoted=quoted)
         self.plain.append(line.plain)
         self._entries.append(entry)
         dropped = self._trim()
@@ -155,6 +176,8 @@ class ChatLog(ScrollView, can_focus=False):
             old = self._entries.popleft()
             if old is self._read_mark:
                 self._read_mark = None
+            if old is self._found:
+                self._found = None
             if old.rows is not None and old.width == self._width:
                 rows += len(old.rows)
         return rows
@@ -184,6 +207,7 @@ class ChatLog(ScrollView, can_focus=False):
         self.plain.clear()
         self._rows = []
         self._read_mark = None
+        self._found = None
         self._generation += 1
         self._width = 0
         self._resize_virtual()
@@ -191,6 +215,86 @@ class ChatLog(ScrollView, can_focus=False):
         self.unseen = 0
         self._show_marker()
         self.refresh()
+
+    # ------------------------------------------------------------------ searching
+
+    def matching(self, needle: str) -> list[tuple[Text, datetime | None]]:
+        """The lines (and when they were said) that hold `needle`, whatever its case, oldest
+        first; the copies in `/lastlog` blocks are left out."""
+        pattern = text_pattern(needle)
+        return [
+            (entry.text, entry.at)
+            for entry in self._entries
+            if not entry.quoted and pattern.search(entry.text.plain)
+        ]
+
+    def find(self, needle: str, *, older: bool = True) -> tuple[int, int] | None:
+        """Go to the next line holding `needle`, older (up) or newer (down) than the one found
+        last (the first time: from the bottom of the view), wrapping around; show it reversed.
+
+        (which match, counted from the oldest, how many), or None when no line holds it."""
+        pattern = text_pattern(needle)
+        positions: dict[int, int] = {}
+        matches: list[_Entry] = []
+        for position, entry in enumerate(self._entries):
+            positions[id(entry)] = position
+            if not entry.quoted and pattern.search(entry.text.plain):
+                matches.append(entry)
+        if not needle or not matches:
+            self.clear_found()
+            return None
+        if self._found is not None and self._found in matches:
+            index = matches.index(self._found) + (-1 if older else 1)
+        else:
+            shown = self._line_at(round(self.scroll_y) + max(0, self.size.height - 1))
+            start = positions.get(id(shown[0]), len(self._entries)) if shown else None
+            if start is None or self.following:
+                start = len(self._entries)
+            before = [i for i, entry in enumerate(matches) if positions[id(entry)] <= start]
+            last = before[-1] if before else -1  # the newest match at or above the view's bottom
+            index = last if older else last + 1
+        index %= len(matches)
+        self._found = matches[index]
+        self._found_rows = None
+        self._cache.clear()
+        self._scroll_to_found()
+        self.refresh()
+        return index + 1, len(matches)
+
+    def clear_found(self) -> None:
+        """No line shown as found any more."""
+        if self._found is not None:
+            self._found = None
+            self._found_rows = None
+            self._cache.clear()
+            self.refresh()
+
+    def _rows_of_found(self) -> tuple[int, int] | None:
+        """The rows of the line found (without its day and read-marker rows)."""
+        found = self._found
+        if found is None or not self._width:
+            return None
+        cached = self._found_rows
+        if cached is not None and cached[0] == self._generation:
+            return cached[1], cached[2]
+        top = 0
+        for entry in self._entries:
+            count = len(entry.rows or ())
+            if entry is found:
+                start = top + len(entry.lead)
+                self._found_rows = (self._generation, start, top + count)
+                return start, top + count
+            top += count
+        return None
+
+    def _scroll_to_found(self) -> None:
+        self.reflow_if_stale()
+        rows = self._rows_of_found()
+        if rows is None:
+            return
+        # A third of the way down the view: what led to it shows above.
+        y = max(0, rows[0] - max(0, self.size.height // 3))
+        self.scroll_to(y=min(y, self.max_scroll_y), animate=False, immediate=True)
 
     # ------------------------------------------------------------------ read marker
 
@@ -352,6 +456,9 @@ class ChatLog(ScrollView, can_focus=False):
         if strip is None:
             strip = self._rows[index].crop_extend(scroll_x, scroll_x + width, self.rich_style)
             strip = strip.apply_style(self.rich_style)
+            found = self._rows_of_found()
+            if found is not None and found[0] <= index < found[1]:
+                strip = strip.apply_style(FOUND_STYLE)
             self._cache[key] = strip
         return strip
 
