@@ -6,8 +6,15 @@ from rich.text import Text
 from textual.widgets import Static
 
 from chat_client.session import ConnState
-from chat_client.text import inert
+from chat_client.text import inert, steady
 from protocol.names import name_key
+
+
+def _shown(text: str) -> str:
+    """Someone else's text for a one-line bar: inert, and emoji of ambiguous width made steady
+    (text.steady), so the bar's columns are where the terminal draws them."""
+    return steady(inert(text))
+
 
 STATE_STYLES = {
     ConnState.CONNECTED: "bold #98c379",
@@ -43,10 +50,10 @@ class StatusBar(Static):
         line = Text(no_wrap=True, overflow="ellipsis")
         line.append(" wirechat ", style="bold reverse")
         line.append("  ")
-        line.append(inert(self.server), style="bold")
+        line.append(_shown(self.server), style="bold")
         if self.backend:
             line.append("  backend ", style="dim")
-            line.append(inert(self.backend))
+            line.append(_shown(self.backend))
         line.append("  ● ", style=STATE_STYLES[self.state])
         label = self.state.value
         if self.state is ConnState.RECONNECTING and self.retry_at is not None:
@@ -60,10 +67,10 @@ class StatusBar(Static):
             line.append(f"  {self.pending} queued", style="bold #e5c07b")
         if self.nick and not (self.account and name_key(self.account) == name_key(self.nick)):
             line.append("  as ", style="dim")
-            line.append(inert(self.nick), style="bold")
+            line.append(_shown(self.nick), style="bold")
         if self.account:
             line.append("  logged in as ", style="dim")
-            line.append(inert(self.account), style="bold #98c379")
+            line.append(_shown(self.account), style="bold #98c379")
         return line
 
     def app_time(self) -> float:
@@ -87,15 +94,15 @@ class TopicBar(Static):
 
     def show(self, label: str, topic: str, by: str = "", badges: tuple[str, ...] = ()) -> None:
         line = Text(no_wrap=True, overflow="ellipsis")
-        line.append(inert(label), style="bold")
+        line.append(_shown(label), style="bold")
         for badge in badges:
             line.append("  ")
             line.append(f"[{badge}]", style="bold #e5c07b")
         if topic:
             line.append("  ")
-            line.append(inert(topic))
+            line.append(_shown(topic))
             if by:
-                line.append(f"  (set by {inert(by)})", style="dim")
+                line.append(f"  (set by {_shown(by)})", style="dim")
         else:
             line.append("  no topic", style="dim italic")
         self.update(line)

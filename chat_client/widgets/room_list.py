@@ -9,7 +9,13 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from chat_client.conversations import Conversation, Conversations, Kind
-from chat_client.text import inert
+from chat_client.text import inert, steady
+
+
+def _shown(text: str) -> str:
+    """Someone else's text for a one-line bar: inert, and emoji of ambiguous width made steady
+    (text.steady), so the bar's columns are where the terminal draws them."""
+    return steady(inert(text))
 
 
 def room_entry(conv: Conversation, number: int | None = None, width: int = 1) -> Text:
@@ -20,11 +26,11 @@ def room_entry(conv: Conversation, number: int | None = None, width: int = 1) ->
     if number is not None:
         line.append(f"{number:>{width}} ", style="dim")
     if conv.kind is Kind.SERVER:
-        line.append(inert(conv.name), style="italic")
+        line.append(_shown(conv.name), style="italic")
     else:
         left = conv.kind is Kind.ROOM and not conv.joined
         line.append("#" if conv.kind is Kind.ROOM else "@", style="dim")
-        line.append(inert(conv.name), style="dim" if left else "bold" if conv.unread else "")
+        line.append(_shown(conv.name), style="dim" if left else "bold" if conv.unread else "")
         if left:
             line.append(" (left)", style="dim italic")
     if conv.mention:
