@@ -475,6 +475,14 @@ class SlashCommands:
             conv,
             system_line(
                 None,
+                "  alt+enter (or ctrl+j) starts a new line of the message, enter sends it all; "
+                "ctrl+f finds in this log",
+            ),
+        )
+        self.screen.log_to(
+            conv,
+            system_line(
+                None,
                 "  PASSWORD is the rest of the line; lines with a password are not echoed "
                 "or kept in the input history",
             ),

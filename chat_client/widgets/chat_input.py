@@ -108,11 +108,19 @@ class DraftRows(Static):
         self.display = bool(rows)
         shown = rows[-DRAFT_ROWS_SHOWN:] if self.above else rows[:DRAFT_ROWS_SHOWN]
         hidden = len(rows) - len(shown)
-        text = Text("\n".join(inert(row.replace("\t", "    ")) for row in shown))
+        # A row that would be a command with a password (moved up from the input, where it
+        # was masked) stays masked.
+        text = Text("\n".join(_shown_row(row) for row in shown))
         if hidden:
             more = Text(f"┆ {hidden} more line(s) {'above' if self.above else 'below'}", "dim")
             text = Text("\n").join([more, text] if self.above else [text, more])
         self.update(text)
+
+
+def _shown_row(row: str) -> str:
+    if " " in row and is_secret(row):
+        return "•" * len(row)
+    return inert(row.replace("\t", "    "))
 
 
 def pasted_lines(text: str) -> int:

@@ -165,3 +165,19 @@ async def test_a_paste_into_a_multi_line_draft_adds_lines(server: InProcessServe
         assert widget.text == "top\nx1\nx2\nx3\nx4\nx5\nx6\nx7"
         assert not isinstance(app.screen, PasteScreen)
         assert not any("x1" in line for line in lines(app, "lobby"))
+
+
+async def test_a_password_moved_above_the_input_stays_masked(server: InProcessServer) -> None:
+    app = make_app(server.port)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        widget = chat_input(app)
+        await pilot.press(*"/login", "space", *"hunter22", "alt+enter", "x")
+        above = chat(app).query_one("#draft-above", DraftRows)
+        assert above.rows == ["/login hunter22"]
+        assert "hunter22" not in str(above.render()) and "•" in str(above.render())
+        await pilot.press("enter")  # a command takes one line: not run, and not kept
+        await wait_until(
+            pilot, lambda: any("takes one line" in line for line in lines(app, "lobby"))
+        )
+        assert not any("hunter22" in entry for entry in widget.history.entries)
