@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -29,6 +30,37 @@ from protocol.names import normalize_nick
 def _error_text(message: str) -> Text:
     """An error for the form; it may quote the server, so it is inert Text, never markup."""
     return Text(inert(message))
+
+
+class FormInput(Input):
+    """An Input of the form that keeps keys typed in a burst in order.
+
+    Textual moves the focus on tab only once the key has bubbled up to the app, by which time
+    the keys typed after it (`alice` tab `lobby` from a fast typist, a paste without bracketed
+    paste, `tmux send-keys`) are queued to this field already. Here tab and shift+tab move the
+    focus as the key arrives, and keys that reach this field after the focus left it are handed
+    on to the field that has it, in order.
+    """
+
+    async def _on_key(self, event: events.Key) -> None:
+        focused = self.screen.focused
+        if focused is not self and focused is not None:
+            event.stop()
+            event.prevent_default()
+            if isinstance(focused, FormInput):
+                focused.post_message(events.Key(event.key, event.character))  # in order
+            elif not await self.app._check_bindings(event.key):
+                # The button: its bindings (enter) as the app would have resolved them, by
+                # Textual's own resolution (checked against 8.2.8).
+                focused.post_message(events.Key(event.key, event.character))
+            return
+        if event.key in ("tab", "shift+tab"):
+            event.stop()
+            event.prevent_default()
+            if event.key == "tab":
+                self.screen.focus_next()
+            else:
+                self.screen.focus_previous()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +108,16 @@ class ConnectScreen(Screen[ConnectRequest]):
             with Horizontal(id="server-row", classes="form-row"):
                 with Vertical():
                     yield Label("Host")
-                    yield Input(self._host, id="host", placeholder="127.0.0.1, tls://HOST[:PORT]")
+                    yield FormInput(
+                        self._host, id="host", placeholder="127.0.0.1, tls://HOST[:PORT]"
+                    )
                 with Vertical(id="port-column"):
                     yield Label("Port")
-                    yield Input(str(self._port), id="port", type="integer", placeholder="8089")
+                    yield FormInput(str(self._port), id="port", type="integer", placeholder="8089")
             yield Label("Nick")
-            yield Input(self._nick, id="nick", placeholder="your nick")
+            yield FormInput(self._nick, id="nick", placeholder="your nick")
             yield Label("Account password (if the nick is registered)")
-            yield Input(
+            yield FormInput(
                 self._account_password,
                 id="account-password",
                 password=True,
@@ -92,10 +126,12 @@ class ConnectScreen(Screen[ConnectRequest]):
             with Horizontal(id="room-row", classes="form-row"):
                 with Vertical():
                     yield Label("Room to join")
-                    yield Input(self._room, id="room", placeholder="none")
+                    yield FormInput(self._room, id="room", placeholder="none")
                 with Vertical():
                     yield Label("Room key")
-                    yield Input(self._room_key, id="room-key", password=True, placeholder="none")
+                    yield FormInput(
+                        self._room_key, id="room-key", password=True, placeholder="none"
+                    )
             yield Button("Connect", id="connect", variant="primary")
         yield Footer()
 

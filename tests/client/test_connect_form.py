@@ -72,3 +72,23 @@ async def test_keys_typed_as_the_form_opens_are_kept() -> None:
         await pilot.pause()
         nick = app.screen.query_one("#nick", Input)
         assert nick.value.endswith("bob-fast"), nick.value
+
+
+async def test_a_burst_of_keys_with_tabs_fills_the_fields_in_order() -> None:
+    """`tmux send-keys alice Tab 6000`, fast typing: keys after a tab go to the next field."""
+    from textual import events
+
+    app = form_app(free_port())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: form_shown(app))
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#nick", Input).value = ""
+        keys = [*"bob", "tab", *"pw", "tab", *"dev"]
+        for key in keys:
+            char = "\t" if key == "tab" else key
+            app.post_message(events.Key(key, char))
+        await pilot.pause(0.3)
+        assert screen.query_one("#nick", Input).value == "bob"
+        assert screen.query_one("#account-password", Input).value == "pw"
+        assert screen.query_one("#room", Input).value == "dev"
