@@ -6,6 +6,9 @@ TLS (a port there wins over the port field), `unix:///PATH` to a Unix socket.
 Host, port, nick and room are prefilled from the command line and the login name; the account password
 from `--account-password-file` or `$WIRECHAT_ACCOUNT_PASSWORD` (shown masked), unless the
 server just refused it. The room's key (for a room with one) is masked too.
+
+F2 asks the server's UDP status probe (`chat-server --udp`, on the port the form names) how
+it is before connecting, and shows the answer under the address (widgets/probe_status.py).
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
 from chat_client.accounts import check_password
-from chat_client.address import parse_address
+from chat_client.address import Address, parse_address
 from chat_client.commands import room_arg
 from chat_client.text import inert
+from chat_client.widgets.probe_status import ProbeStatus
 from protocol.names import normalize_nick
 
 
@@ -81,6 +85,7 @@ class ConnectScreen(Screen[ConnectRequest]):
     BINDINGS = [
         Binding("escape", "app.quit", "Quit"),
         Binding("enter", "connect", "Connect", show=True, priority=False),
+        Binding("f2", "probe", "Server status"),
     ]
 
     def __init__(
@@ -114,6 +119,7 @@ class ConnectScreen(Screen[ConnectRequest]):
                 with Vertical(id="port-column"):
                     yield Label("Port")
                     yield FormInput(str(self._port), id="port", type="integer", placeholder="8089")
+            yield ProbeStatus(id="probe-status")
             yield Label("Nick")
             yield FormInput(self._nick, id="nick", placeholder="your nick")
             yield Label("Account password (if the nick is registered)")
@@ -151,23 +157,41 @@ class ConnectScreen(Screen[ConnectRequest]):
         error.update(_error_text(message))
         error.display = True
 
-    def action_connect(self) -> None:
-        try:
-            address = parse_address(self.query_one("#host", Input).value.strip() or "127.0.0.1")
-        except ValueError as exc:
-            self._show_error(str(exc))
-            return
+    def _server(self) -> tuple[Address, int]:
+        """The address and port the form names (port 0 for a Unix socket's path).
+
+        Raises ValueError with what to put right."""
+        address = parse_address(self.query_one("#host", Input).value.strip() or "127.0.0.1")
         port_text = self.query_one("#port", Input).value.strip()
-        nick = self.query_one("#nick", Input).value.strip()
         try:
             port = address.port if address.port is not None else int(port_text)
             if not 0 < port < 65536:
                 raise ValueError
         except ValueError:
             if address.unix is None:  # a socket's path needs no port
-                self._show_error("port must be a number from 1 to 65535")
-                return
+                raise ValueError("port must be a number from 1 to 65535") from None
             port = 0
+        return address, port
+
+    def action_probe(self) -> None:
+        status = self.query_one("#probe-status", ProbeStatus)
+        try:
+            address, port = self._server()
+        except ValueError as exc:
+            self._show_error(str(exc))
+            return
+        if address.unix is not None:
+            self._show_error("a Unix socket has no status probe: it answers over UDP")
+            return
+        status.probe(address.host, port)
+
+    def action_connect(self) -> None:
+        try:
+            address, port = self._server()
+        except ValueError as exc:
+            self._show_error(str(exc))
+            return
+        nick = self.query_one("#nick", Input).value.strip()
         try:
             nick = normalize_nick(nick)
         except ValueError as exc:

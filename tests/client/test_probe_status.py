@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 
 import pytest
 from textual.app import App, ComposeResult
+from textual.widgets import Input, Static
 
+from chat_client.app import ChatApp
+from chat_client.screens.connect import ConnectScreen
 from chat_client.widgets.probe_status import ProbeStatus, status_summary
 from chat_server.probe import StatusProbe
-from tests.client.apptest import wait_until
+from tests.client.apptest import form_shown, wait_until
+from tests.helpers import ServerProcess
 
 STATUS: dict[str, object] = {
     "name": "wirechat",
@@ -37,7 +42,7 @@ def status_probe() -> Iterator[StatusProbe]:
 
 
 def _text(app: App[None]) -> str:
-    return str(app.query_one(ProbeStatus).render())
+    return str(app.screen.query_one(ProbeStatus).render())
 
 
 def test_summary_reads_well_and_leaves_out_what_is_missing() -> None:
@@ -75,3 +80,28 @@ async def test_a_silent_port_says_so() -> None:
             await wait_until(pilot, lambda: "no status" in _text(app), timeout=5)
             assert "no answer from 127.0.0.1:" in _text(app)
             assert widget.has_class("-down")
+
+
+async def test_f2_in_the_connect_form_probes_the_real_server() -> None:
+    """The form's host and port, asked over UDP of a real `chat-server --udp`: F2 shows its
+    status before connecting; a Unix socket's path is refused with a reason."""
+    server = ServerProcess("asyncio", "--udp", "127.0.0.1:0").start()
+    try:
+        assert await server.logged("answering status probes on udp")
+        found = re.search(r"answering status probes on udp \S+:(\d+)", server.output())
+        assert found is not None
+        app = ChatApp("127.0.0.1", int(found.group(1)), None, None, cursor_blink=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_until(pilot, lambda: form_shown(app))
+            screen = app.screen
+            assert isinstance(screen, ConnectScreen)
+            await pilot.press("f2")
+            await wait_until(pilot, lambda: "status: wirechat" in _text(app), timeout=10)
+            assert "asyncio · 0 users · 0 rooms" in _text(app)
+            screen.query_one("#host", Input).value = "unix:///tmp/nowhere.sock"
+            await pilot.press("f2")
+            await pilot.pause()
+            error = str(screen.query_one("#connect-error", Static).render())
+            assert "a Unix socket has no status probe" in error
+    finally:
+        server.stop()
