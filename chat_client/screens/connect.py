@@ -148,6 +148,10 @@ class ConnectScreen(Screen[ConnectRequest]):
         event.stop()
         self.action_connect()
 
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id in ("host", "port"):
+            self.query_one("#probe-status", ProbeStatus).forget()
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         self.action_connect()
@@ -181,7 +185,7 @@ class ConnectScreen(Screen[ConnectRequest]):
             self._show_error(str(exc))
             return
         if address.unix is not None:
-            self._show_error("a Unix socket has no status probe: it answers over UDP")
+            self._show_error("a Unix socket has no status probe (the probe answers over UDP)")
             return
         status.probe(address.host, port)
 

@@ -51,6 +51,11 @@ class ProbeStatus(Static):
         self._show(f"probing {inert(where(host, port))}…", "")
         self.run_worker(lambda: self._ask(host, port), thread=True, exclusive=True, group="probe")
 
+    def forget(self) -> None:
+        """The address changed: what was said (or is on its way) is about another server."""
+        self.workers.cancel_group(self, "probe")
+        self.display = False
+
     def _ask(self, host: str, port: int) -> None:
         from chat_server.probe import ProbeError, probe
 

@@ -99,6 +99,8 @@ async def test_f2_in_the_connect_form_probes_the_real_server() -> None:
             await wait_until(pilot, lambda: "status: wirechat" in _text(app), timeout=10)
             assert "asyncio · 0 users · 0 rooms" in _text(app)
             screen.query_one("#host", Input).value = "unix:///tmp/nowhere.sock"
+            await pilot.pause()
+            assert not screen.query_one(ProbeStatus).display  # it spoke of another address
             await pilot.press("f2")
             await pilot.pause()
             error = str(screen.query_one("#connect-error", Static).render())
