@@ -20,7 +20,9 @@ from chat_client.logfiles import LogWriter, conversation_file, log_line
 from chat_client.render import notice_line
 from chat_client.screens.chat_commands import SlashCommands
 from chat_client.screens.chat_events import ServerEvents
+from chat_client.screens.history_pages import HistoryPages
 from chat_client.screens.moderation import Moderation
+from chat_client.screens.search_results import SearchResultsScreen
 from chat_client.session import ConnState, Session, SessionEvent
 from chat_client.settings import NAMES, Settings, SettingsFile, same_nick
 from chat_client.text import inert, printable
@@ -32,7 +34,7 @@ from chat_client.widgets.find_bar import FindBar
 from chat_client.widgets.member_list import MemberList
 from chat_client.widgets.room_list import RoomList
 from chat_client.wrapping import local_time
-from protocol import Error
+from protocol import ChatMessage, Error
 from protocol.names import name_key
 
 #: Below these widths (columns) the member list, then the room list, are hidden to give
@@ -112,6 +114,7 @@ class ChatScreen(Screen[None]):
         # until a resize changes what the width says, then the width decides again.
         self._sidebar_choice: dict[str, tuple[bool, bool]] = {}
         self.moderation = Moderation(self)
+        self.history = HistoryPages(self)
         self.events = ServerEvents(self)
         self.commands = SlashCommands(self)
 
@@ -145,7 +148,11 @@ class ChatScreen(Screen[None]):
         logs = self.conversation_logs
         if logs is not None:
             loop = asyncio.get_running_loop()
-            logs.on_error = lambda text: loop.call_soon_threadsafe(self._log_failed, text)
+
+            def report(text: str) -> None:
+                loop.call_soon_threadsafe(self._log_failed, text)
+
+            logs.on_error = report
         chat_input.source.arguments = self._completion_arguments
         chat_input.focus()
         self.log_to(
@@ -255,7 +262,27 @@ class ChatScreen(Screen[None]):
             "to_top": log.to_top,
             "to_bottom": log.to_bottom,
         }
+        # Reaching the top (or pressing PgUp there) loads the page before it from the server.
+        reaches_top = how == "to_top" or (how == "page_up" and log.scroll_y <= log.size.height)
         moves[how]()
+        if reaches_top:
+            self.history.scrolled_to_top(self.conversations.current)
+
+    def show_search_results(self, conv: Conversation, query: str, found: list[ChatMessage]) -> None:
+        """The list of a search's results; the one picked is shown in the room's log."""
+
+        def picked(message_id: int | None) -> None:
+            self.query_one(ChatInput).focus()
+            if message_id is not None and self.conversations.get(conv.key) is conv:
+                self.history.jump(conv, message_id)
+
+        self.app.push_screen(SearchResultsScreen(conv.name, query, found), picked)
+
+    def on_chat_log_top_reached(self, event: ChatLog.TopReached) -> None:
+        """The mouse wheel turned up at the top of the log: load older history."""
+        conv = self.conversations.current
+        if event.log.id == conv.widget_id:
+            self.history.scrolled_to_top(conv)
 
     def _sidebar_fits(self, name: str) -> bool:
         """Whether the width leaves room for a sidebar (`rooms` or `members`)."""
@@ -363,6 +390,7 @@ class ChatScreen(Screen[None]):
         conv = self.conversations.current
         self.query_one(f"#{conv.widget_id}", ChatLog).clear_lines()
         conv.forget_ids()  # /history pages back from what is shown: from the newest now
+        self.history.forget(conv)
 
     def action_quit(self) -> None:
         self.leave_app(None)
@@ -415,6 +443,7 @@ class ChatScreen(Screen[None]):
 
     def drop_conversation(self, conv: Conversation) -> None:
         was_active = self.conversations.active == conv.key
+        self.history.forget(conv)
         self.conversations.remove(conv.key)
         for log in self.query(f"#{conv.widget_id}"):
             log.remove()
@@ -454,14 +483,17 @@ class ChatScreen(Screen[None]):
         count: bool = False,
         mention: bool = False,
         ts: str | None = None,
+        message_id: int | None = None,
     ) -> None:
         """Append a line to a conversation's log; `count` it as unread if it is not shown.
 
-        `ts`: the server's timestamp of what the line shows (its date and seconds), if not now.
+        `ts`: the server's timestamp of what the line shows (its date and seconds), if not now;
+        `message_id`: the id of the room message it shows (to jump to it from a search).
         """
         if conv is None:
             return
-        self.ensure_log(conv).add(line, local_time(ts) if ts is not None else None)
+        at = local_time(ts) if ts is not None else None
+        self.ensure_log(conv).add(line, at, message_id=message_id)
         if count or mention:
             before = (conv.unread, conv.mention)
             self.conversations.bump(conv, mention)

@@ -9,7 +9,6 @@ from chat_client.accounts import check_password
 from chat_client.commands import (
     COMMANDS,
     MODERATION_HELP,
-    NEWEST,
     away_request,
     history_limit,
     join_args,
@@ -26,6 +25,7 @@ from chat_client.commands import (
 from chat_client.conversations import Conversation, Kind, room_key
 from chat_client.moderation import COMMANDS as MODERATION_COMMANDS
 from chat_client.render import nick_part, quoted, separator_line, system_line
+from chat_client.screens.history_pages import Why
 from chat_client.settings import (
     check_name,
     same_nick,
@@ -42,7 +42,6 @@ from protocol import (
     Away,
     ChangeNick,
     ClientMessage,
-    GetHistory,
     Join,
     Leave,
     ListRooms,
@@ -297,8 +296,14 @@ class SlashCommands:
         limit = history_limit(arg)
         if room.history_complete:
             self.screen.notice(f"the start of {room.label}'s history is shown already")
-            return
-        self._submit(GetHistory(room=room.name, before=room.oldest_id or NEWEST, limit=limit))
+        elif not room.joined:
+            self.screen.notice(f"you are not in {room.label} any more: /join to rejoin")
+        elif not self.screen.session.connected:
+            self.screen.notice("not connected: history was not asked for", error=True)
+        elif not self.screen.history.can_ask(room):
+            self.screen.notice(f"older messages of {room.label} are on their way")
+        else:
+            self.screen.history.ask(room, Why.COMMAND, limit)
 
     def cmd_search(self, arg: str) -> None:
         room = self._current_room()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import time
-from datetime import datetime
 from typing import TYPE_CHECKING
-
-from rich.text import Text
 
 from chat_client import modtext
 from chat_client.accounts import explain
@@ -79,6 +77,11 @@ class ServerEvents:
         # Rooms rejoined after a reconnect: their next `history` is what was missed meanwhile.
         self._gap_fill: set[str] = set()
         self.presence = Presence(screen)  # away, whois, DMs kept for /resend
+
+    @property
+    def mention(self) -> re.Pattern[str]:
+        """What marks a line as a mention of us: our nick and the highlight words."""
+        return self._mention
 
     def refresh_mention(self) -> None:
         """What counts as a mention: our nick, and the highlight words of the settings."""
@@ -205,6 +208,7 @@ class ServerEvents:
         if event.welcome.motd:
             self.screen.log_to(server, system_line(None, "motd: ", quoted(event.welcome.motd)))
         self._gap_fill.clear()
+        self.screen.history.forget_all()  # pages asked for went with the old connection
         if event.restarted:
             # A clean slate: ids, members, topics, roles and modes of the old instance mean
             # nothing to the new one. The rejoins say the new server's; the logs stay.
@@ -254,7 +258,7 @@ class ServerEvents:
 
     def _got_history(self, event: History) -> None:
         if event.before is not None or event.complete is not None:
-            self._got_history_page(event)
+            self.screen.history.got_page(event)
             return
         conv = self.screen.conversations.room(event.room)
         # After a reconnect the history is the gap: messages missed while disconnected,
@@ -290,60 +294,33 @@ class ServerEvents:
             mention = gap and not own and bool(self._mention.search(msg.text))
             if mention:
                 mentioned = msg
-            self.screen.log_to(conv, line, count=gap and not own, mention=mention, ts=msg.ts)
+            self.screen.log_to(
+                conv, line, count=gap and not own, mention=mention, ts=msg.ts, message_id=msg.id
+            )
         self.screen.log_to(conv, separator_line("live"), count=False)
         conv.live_marked = True
         if mentioned is not None:
             self._notify(conv, f"{mentioned.nick} in #{mentioned.room}", mentioned.text)
 
-    def _got_history_page(self, event: History) -> None:
-        """Older messages asked for with /history: shown before every line of the room's log."""
-        conv = self.screen.conversations.room(event.room)
-        fresh = [m for m in sorted(event.messages, key=lambda m: m.id) if conv.hold(m.id)]
-        fresh = [m for m in fresh if not self.screen.ignored(m.nick)]
-        lines: list[tuple[Text, datetime | None]] = []
-        if event.complete and not conv.history_complete:
-            rule = separator_line(f"start of history of {inert(conv.label)}")
-            lines.append((rule, local_time(fresh[0].ts) if fresh else None))
-        for msg in fresh:
-            line = message_line(
-                msg.ts,
-                msg.nick,
-                msg.text,
-                action=msg.action,
-                mention=self._mention,
-                history=True,
-            )
-            lines.append((line, local_time(msg.ts)))
-        if fresh:
-            rule = separator_line(f"{len(fresh)} older message(s), from /history")
-            lines.append((rule, local_time(fresh[-1].ts)))
-        if event.complete:
-            conv.history_complete = True
-        if lines:
-            self.screen.ensure_log(conv).prepend(lines)
-        if fresh:
-            more = "; that is the start of history" if event.complete else ""
-            text = f"{len(fresh)} older message(s) of {conv.label} shown above{more}"
-        elif event.complete:
-            text = f"no older messages: this is the start of {conv.label}'s history"
-        else:
-            text = f"no older messages of {conv.label} that are not shown already"
-        self.screen.log_to(conv, notice_line(text))
-
     def _got_search(self, event: SearchResults) -> None:
-        """Search results as a marked block, newest first, in the room's log."""
+        """Search results: a marked block, newest first, in the room's log, and a list to
+        jump into (what the ignored said is left out of both)."""
         conv = self.screen.conversations.get(room_key(event.room))
         target = conv if conv is not None else self.screen.conversations.current
-        count = len(event.messages)
+        shown = [m for m in event.messages if not self.screen.ignored(m.nick)]
+        count = len(shown)
         head = f"search {event.query!r} in #{event.room}: {count} result(s)"
         if count:
             head += ", newest first"
+        if len(event.messages) > count:
+            head += f" ({len(event.messages) - count} from ignored nicks left out)"
         self.screen.log_to(target, separator_line(inert(head)))
-        for msg in event.messages:
+        for msg in shown:
             # Each result shows its date: no day rows between them (dated as the search).
             self.screen.log_to(target, search_line(msg.ts, msg.nick, msg.text, action=msg.action))
         self.screen.log_to(target, separator_line("end of search"))
+        if shown and conv is not None:
+            self.screen.show_search_results(conv, event.query, shown)
 
     def _got_notice(self, event: Notice) -> None:
         """A line from the server itself: in the server window, and where the user is."""
@@ -440,7 +417,9 @@ class ServerEvents:
             mention=None if own else self._mention,
         )
         # Your own lines are never unread, even when they arrive in a room you left the view of.
-        self.screen.log_to(conv, line, count=not own, mention=mention, ts=event.ts)
+        self.screen.log_to(
+            conv, line, count=not own, mention=mention, ts=event.ts, message_id=event.id
+        )
         self.screen.record(conv, event.ts, event.nick, event.text, action=event.action)
         if mention:
             self._notify(conv, f"{event.nick} in #{event.room}", event.text)

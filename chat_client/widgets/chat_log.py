@@ -14,7 +14,9 @@ since. `seconds` shows `HH:MM:SS` instead of `HH:MM`.
 
 `matching` finds the lines that hold a text (case-insensitive), for `/lastlog`, whose block
 of copies (`add(..., quoted=True)`) is left out of later searches; `find` jumps the view to
-the next older or newer such line and shows it reversed (ctrl+f).
+the next older or newer such line and shows it reversed (ctrl+f); `show_message` does the same
+for the line of one message (a search result). Scrolling up at the top posts `TopReached`, and
+`prepend(..., keep_view=True)` puts older lines above without moving the view.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from rich.text import Text
 from textual import events
 from textual.cache import LRUCache
 from textual.geometry import Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.timer import Timer
@@ -72,6 +75,8 @@ class _Entry:
     cells: int | None = None
     #: A copy of another line (a `/lastlog` block): not searched again.
     quoted: bool = False
+    #: The server's id of the message the line shows, if it shows one (to jump to it).
+    message_id: int | None = None
 
     @property
     def day(self) -> date | None:
@@ -133,7 +138,14 @@ class ChatLog(ScrollView, can_focus=False):
         """The rows as wrapped last (what is on screen, scrolled)."""
         return self._rows
 
-    def add(self, line: Text, at: datetime | None = None, *, quoted: bool = False) -> None:
+    def add(
+        self,
+        line: Text,
+        at: datetime | None = None,
+        *,
+        quoted: bool = False,
+        message_id: int | None = None,
+    ) -> None:
         """Append one line (it may wrap, or hold newlines of a multi-line message).
 
         `at`: when the server says it was said (local time), for its date and seconds. Without
@@ -141,11 +153,13 @@ class ChatLog(ScrollView, can_focus=False):
         not dated, so a day row only ever comes between two lines the server dated.
         `quoted`: a copy of a line of this log (`/lastlog`), shown with the seconds of `at`
         but never dated, and left out of `matching` and `find`.
+        `message_id`: the server's id of the message the line shows (`show_message`).
         """
         if at is None:
             entry = _Entry(steady_text(line), local_time(None), quoted=quoted)
         else:
             entry = _Entry(steady_text(line), at, dated=not quoted, quoted=quoted)
+        entry.message_id = message_id
         self.plain.append(line.plain)
         self._entries.append(entry)
         dropped = self._trim()
@@ -182,25 +196,45 @@ class ChatLog(ScrollView, can_focus=False):
                 rows += len(old.rows)
         return rows
 
-    def prepend(self, lines: Iterable[Text | tuple[Text, datetime | None]]) -> None:
-        """Put `lines` before every line shown (older messages), and show the top of the log.
+    def prepend(
+        self,
+        lines: Iterable[Text | tuple[Text, datetime | None] | tuple[Text, datetime | None, int]],
+        *,
+        keep_view: bool = False,
+    ) -> None:
+        """Put `lines` before every line shown (older messages).
 
-        An item is a line or (line, when it was said). When the log is full, its newest lines
-        are kept and what does not fit of `lines` is left out.
+        An item is a line, (line, when it was said) or (line, when, message id). When the log
+        is full, its newest lines are kept and what does not fit of `lines` is left out.
+        The view goes to the top of the log, or with `keep_view` stays on the line it shows
+        (the older lines are then above it, for scrolling up into).
         """
-        older = [
-            _Entry(steady_text(item[0]), item[1], dated=item[1] is not None)
-            if isinstance(item, tuple)
-            else _Entry(steady_text(item), None)
-            for item in lines
-        ]
+        older = [_prepended(item) for item in lines]
+        anchor = (
+            self._line_at(round(self.scroll_y)) if keep_view and not self.fits_in_view else None
+        )
         kept = [*older, *self._entries][-self.max_lines :]
         self._entries = deque(kept)
         self.plain.clear()
         self.plain.extend(entry.text.plain for entry in kept)
         self._width = 0
-        self.reflow()
-        self.scroll_home(animate=False)
+        if anchor is not None:
+            self.following = False
+            self.reflow(anchor=anchor)
+        else:
+            self.reflow()
+            if not keep_view:
+                self.scroll_home(animate=False)
+
+    @property
+    def room_left(self) -> int:
+        """How many more lines the log holds before its oldest go."""
+        return max(0, self.max_lines - len(self._entries))
+
+    @property
+    def fits_in_view(self) -> bool:
+        """Whether every row fits in the view (nothing to scroll)."""
+        return self.max_scroll_y <= 0
 
     def clear_lines(self) -> None:
         self._entries.clear()
@@ -268,6 +302,28 @@ class ChatLog(ScrollView, can_focus=False):
             self._found_rows = None
             self._cache.clear()
             self.refresh()
+
+    @property
+    def highlighted_message(self) -> int | None:
+        """The id of the message shown reversed (`find`, `show_message`), if it is one."""
+        return self._found.message_id if self._found is not None else None
+
+    def has_message(self, message_id: int) -> bool:
+        """Whether a line of the log shows the message with this id."""
+        return any(entry.message_id == message_id for entry in self._entries)
+
+    def show_message(self, message_id: int) -> bool:
+        """Go to the line showing the message with this id and show it reversed, as `find`
+        does; False if no line shows it."""
+        for entry in self._entries:
+            if entry.message_id == message_id and not entry.quoted:
+                self._found = entry
+                self._found_rows = None
+                self._cache.clear()
+                self._scroll_to_found()
+                self.refresh()
+                return True
+        return False
 
     def _rows_of_found(self) -> tuple[int, int] | None:
         """The rows of the line found (without its day and read-marker rows)."""
@@ -357,8 +413,9 @@ class ChatLog(ScrollView, can_focus=False):
         if width and (width != self._width):
             self.reflow()
 
-    def reflow(self) -> None:
-        """Wrap every line again at the log's width, keeping the view on the same line."""
+    def reflow(self, anchor: tuple[_Entry, int] | None = None) -> None:
+        """Wrap every line again at the log's width, keeping the view on the same line
+        (`anchor`, a line and which of its rows, when the rows were rebuilt already)."""
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
@@ -366,7 +423,8 @@ class ChatLog(ScrollView, can_focus=False):
         if not width or not self.display:
             self._width = 0
             return
-        anchor = None if self.following else self._line_at(round(self.scroll_y))
+        if anchor is None and not self.following:
+            anchor = self._line_at(round(self.scroll_y))
         rows: list[Strip] = []
         previous: _Entry | None = None
         starts: dict[int, int] = {}
@@ -464,6 +522,24 @@ class ChatLog(ScrollView, can_focus=False):
 
     # ------------------------------------------------------------------ scrolling
 
+    class TopReached(Message):
+        """The user scrolled up at the top of the log (for older lines from the server)."""
+
+        def __init__(self, log: ChatLog) -> None:
+            super().__init__()
+            self.log = log
+
+    @property
+    def at_top(self) -> bool:
+        return self.scroll_y <= 0
+
+    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        at_top = self.at_top
+        super()._on_mouse_scroll_up(event)
+        if at_top and not (event.ctrl or event.shift):
+            event.stop()
+            self.post_message(self.TopReached(self))
+
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         following = new_value >= self.max_scroll_y
@@ -498,6 +574,19 @@ class ChatLog(ScrollView, can_focus=False):
         self.following = True
         self.unseen = 0
         self._show_marker()
+
+
+def _prepended(
+    item: Text | tuple[Text, datetime | None] | tuple[Text, datetime | None, int],
+) -> _Entry:
+    """The entry of one item given to `prepend`."""
+    if not isinstance(item, tuple):
+        return _Entry(steady_text(item), None)
+    at = item[1]
+    entry = _Entry(steady_text(item[0]), at, dated=at is not None)
+    if len(item) == 3:
+        entry.message_id = item[2]
+    return entry
 
 
 def _strip(console: Console, row: Text) -> Strip:

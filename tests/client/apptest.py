@@ -31,9 +31,10 @@ async def wait_until(
 
 
 def chat(app: ChatApp) -> ChatScreen:
-    screen = app.screen
-    assert isinstance(screen, ChatScreen)
-    return screen
+    """The chat screen, also while a modal screen (search results, a prompt) is over it."""
+    screens = [s for s in app.screen_stack if isinstance(s, ChatScreen)]
+    assert screens, f"no chat screen: {app.screen!r}"
+    return screens[-1]
 
 
 def lines(app: ChatApp, key: str) -> list[str]:

@@ -12,6 +12,7 @@ import pytest
 
 from chat_client.app import ChatApp
 from chat_client.conversations import room_key
+from chat_client.screens.search_results import SearchResultsScreen
 from chat_client.session import ConnState
 from chat_client.widgets.bars import StatusBar
 from chat_client.widgets.chat_input import ChatInput
@@ -229,6 +230,10 @@ async def test_search_results_are_a_marked_block(fake: FakeServer) -> None:
             and "<[b]bob[/b]> deploy plan [@click=app.quit]x[/]" in block[2]
         )
         assert "end of search" in block[3]
+        # The results are also a list to jump into (tests/client/test_history_scroll.py).
+        await wait_until(pilot, lambda: isinstance(app.screen, SearchResultsScreen))
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, SearchResultsScreen))
         await enter(pilot, "/search")
         assert "usage: /search WORDS" in lines(app, "lobby")[-1]
 
