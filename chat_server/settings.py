@@ -42,11 +42,18 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, TomlCon
 
 from chat_server.backends import BACKENDS, DEFAULT_BACKEND
 from chat_server.backends.base import DEFAULT_WORKERS, SELECTORS
-from chat_server.core.config import DEFAULT_EXEMPT, AddressLimits, CoreConfig, FloodLimits
+from chat_server.core.config import (
+    DEFAULT_EXEMPT,
+    MAX_PASSWORD_CHECKS,
+    AddressLimits,
+    CoreConfig,
+    FloodLimits,
+)
 from chat_server.listeners import ListenError, parse_listen
 from chat_server.store.sqlite import DURABILITY
 from protocol.framing import MAX_FRAME_LIMIT
-from protocol.names import normalize_nick
+from protocol.names import MAX_TEXT_LENGTH, MAX_TOPIC_LENGTH, normalize_nick
+from protocol.presence import MAX_AWAY_LENGTH
 
 #: The prefix of the environment variables: `WIRECHAT_MAX_CLIENTS` sets `max_clients`.
 ENV_PREFIX = "WIRECHAT_"
@@ -89,6 +96,19 @@ def _frame_size(number: int) -> int:
     if not 256 <= number <= MAX_FRAME_LIMIT:
         raise ValueError(f"must be between 256 and {MAX_FRAME_LIMIT}")
     return number
+
+
+def _lowering(most: int, whose: str) -> Any:
+    """A limit that may be lowered from `most` (whose limit it is), never raised above it."""
+
+    def check(number: int) -> int:
+        if not 1 <= number <= most:
+            raise ValueError(
+                f"must be between 1 and {most} ({whose} limit, which this setting can only lower)"
+            )
+        return number
+
+    return AfterValidator(check)
 
 
 def _port(number: int) -> int:
@@ -162,6 +182,11 @@ Names = Annotated[tuple[str, ...], NoDecode, AfterValidator(_names)]
 Networks = Annotated[tuple[str, ...], NoDecode, AfterValidator(_networks)]
 URLs = Annotated[tuple[str, ...], NoDecode, AfterValidator(_urls)]
 Mode = Annotated[int, AfterValidator(_mode)]  # written in octal, as text: "660"
+# Lengths the protocol caps (docs/protocol.md, "Names and text"): a server may be stricter.
+TextLength = Annotated[int, _lowering(MAX_TEXT_LENGTH, "the protocol's")]
+TopicLength = Annotated[int, _lowering(MAX_TOPIC_LENGTH, "the protocol's")]
+AwayLength = Annotated[int, _lowering(MAX_AWAY_LENGTH, "the protocol's")]
+PasswordChecks = Annotated[int, _lowering(MAX_PASSWORD_CHECKS, "the server's")]
 
 
 def _setting(default: object, help: str, **about: Any) -> Any:
@@ -304,6 +329,17 @@ class Settings(BaseModel):
     )
     hello_timeout: Seconds = _limit("hello_timeout", "seconds a new connection has to send hello")
     max_combining: Positive = _limit("max_combining", "combining marks on one character in text")
+    max_text: TextLength = _limit(
+        "max_text",
+        f"longest text of say and dm, in characters (lowers the protocol's {MAX_TEXT_LENGTH})",
+    )
+    max_topic: TopicLength = _limit(
+        "max_topic", f"longest topic, in characters (lowers the protocol's {MAX_TOPIC_LENGTH})"
+    )
+    max_away: AwayLength = _limit(
+        "max_away",
+        f"longest away message, in characters (lowers the protocol's {MAX_AWAY_LENGTH})",
+    )
     flood_burst: Positive = _limit("flood.burst", "requests a connection sends at once")
     flood_rate: Seconds = _limit("flood.rate", "requests per second after the burst")
     flood_bytes_burst: Positive = _limit("flood.byte_burst", "bytes sent at once")
@@ -342,6 +378,11 @@ class Settings(BaseModel):
     )
     account_bad_login_window: Seconds = _limit(
         "account_bad_logins_window", "the window of --account-bad-logins, in seconds"
+    )
+    password_checks: PasswordChecks = _limit(
+        "max_password_checks",
+        "password checks (argon2) running or queued at once, server-wide "
+        f"({MAX_PASSWORD_CHECKS} at most)",
     )
     offline_dms: Positive = _limit("max_offline_dms", "DMs stored for one offline account")
     room_ttl: Seconds = _limit(

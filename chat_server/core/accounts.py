@@ -20,11 +20,6 @@ from chat_server.core.interfaces import AccountRecord
 from chat_server.core.threads import ignore_stop_signals
 from protocol.names import MAX_NICK_LENGTH, name_keys, too_long
 
-#: Password checks running or queued at once; beyond it `register`/logins are refused for a
-#: moment (`rate_limited`): each one costs 64 MiB and ~0.1 s of a core.
-MAX_HASHES_QUEUED = 32
-
-
 T = TypeVar("T")
 
 
@@ -39,10 +34,10 @@ class Passwords(Executor):
         self._lock = threading.Lock()
         self._in_flight = 0
 
-    @property
-    def saturated(self) -> bool:
-        """MAX_HASHES_QUEUED checks are running or queued: refuse more for now."""
-        return self._in_flight >= MAX_HASHES_QUEUED
+    def full(self, limit: int) -> bool:
+        """`limit` checks (CoreConfig.max_password_checks) are running or queued: refuse more
+        for now (`rate_limited`). Each one costs 64 MiB and ~0.1 s of a core while it runs."""
+        return self._in_flight >= limit
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         with self._lock:

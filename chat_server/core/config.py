@@ -5,6 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from protocol import DEFAULT_MAX_FRAME
+from protocol.names import MAX_TEXT_LENGTH, MAX_TOPIC_LENGTH
+from protocol.presence import MAX_AWAY_LENGTH
+
+#: Password checks (argon2id: register, logins, passwd, room keys) running or queued at once,
+#: server-wide, at most: beyond `max_password_checks` they are refused for a moment
+#: (`rate_limited`). The setting may lower it, never raise it.
+MAX_PASSWORD_CHECKS = 32
 
 #: Largest `history`, `room_list` and `members` reply, in bytes of JSON body.
 REPLY_BUDGET = 256 * 1024
@@ -58,10 +65,16 @@ class CoreConfig:
     idle_timeout: float = 300.0  # seconds without any frame from a client before it is dropped
     hello_timeout: float = 10.0  # seconds a new connection has to register with `hello`
     max_combining: int = 4  # combining marks on one base character in text
+    # Longest text of `say` and `dm`, topic and away message, in characters: at most the
+    # protocol's own limits (protocol.names, protocol.presence), which the settings only lower.
+    max_text: int = MAX_TEXT_LENGTH
+    max_topic: int = MAX_TOPIC_LENGTH
+    max_away: int = MAX_AWAY_LENGTH
     # Failed account logins per account (from any address) within the window: beyond it,
     # logins to that account get `rate_limited` until the window slides.
     account_bad_logins: int = 10
     account_bad_logins_window: float = 600.0
+    max_password_checks: int = MAX_PASSWORD_CHECKS  # at once, server-wide: `rate_limited` beyond
     max_offline_dms: int = 500  # stored DMs per offline account; the oldest go first
     room_ttl_days: float = 30.0  # an empty room with no message for this long is forgotten
     flood: FloodLimits = field(default_factory=FloodLimits)

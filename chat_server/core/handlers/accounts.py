@@ -59,7 +59,7 @@ def _throttle(hub: Hub, conn: Connection, account: AccountRecord) -> None:
 
 
 def _refuse_if_saturated(hub: Hub) -> None:
-    if hub.passwords.saturated:
+    if hub.passwords.full(hub.config.max_password_checks):
         raise ProtocolError(
             ErrorCode.RATE_LIMITED, "too many password checks at once; try again", retry_after=1
         )

@@ -23,7 +23,8 @@ def send_dm(hub: Hub, conn: Connection, msg: SendDm) -> None:
         if account is None:
             raise ProtocolError(ErrorCode.NO_SUCH_NICK, f"no one is called {msg.to}", ref=msg.ref)
     try:
-        text = check_text(msg.text, max_marks=hub.config.max_combining)
+        config = hub.config
+        text = check_text(msg.text, max_length=config.max_text, max_marks=config.max_combining)
     except ValueError as exc:
         raise ProtocolError(ErrorCode.INVALID_TEXT, str(exc), ref=msg.ref) from None
     message_id = hub.next_id()

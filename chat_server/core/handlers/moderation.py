@@ -181,7 +181,7 @@ def mode(hub: Hub, conn: Connection, msg: Mode) -> None:
     if "\n" in key:
         raise ProtocolError(ErrorCode.INVALID_TEXT, "a key is one line")
     passwords = hub.passwords
-    if passwords.saturated:
+    if passwords.full(hub.config.max_password_checks):
         raise ProtocolError(ErrorCode.RATE_LIMITED, "too many checks at once", retry_after=1)
     hub.defer(
         conn,

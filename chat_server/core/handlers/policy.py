@@ -240,7 +240,7 @@ def _check_key(
     key_hash = room.mod.modes.key_hash
     assert key_hash is not None
     passwords = hub.passwords
-    if passwords.saturated:
+    if passwords.full(hub.config.max_password_checks):
         raise ProtocolError(ErrorCode.RATE_LIMITED, "too many checks at once", retry_after=1)
 
     def checked(ok: bool) -> None:

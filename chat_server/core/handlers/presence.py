@@ -20,7 +20,7 @@ from pydantic_core import to_json
 
 from protocol import ErrorCode, ProtocolError, encode
 from protocol.names import check_text
-from protocol.presence import MAX_AWAY_LENGTH, Away, AwayChanged, Whois, WhoisReply
+from protocol.presence import Away, AwayChanged, Whois, WhoisReply
 
 if TYPE_CHECKING:
     from chat_server.core.connection import Connection
@@ -39,7 +39,7 @@ def away(hub: Hub, conn: Connection, msg: Away) -> None:
         if text:
             try:
                 message = check_text(
-                    text, "away message", MAX_AWAY_LENGTH, max_marks=hub.config.max_combining
+                    text, "away message", hub.config.max_away, max_marks=hub.config.max_combining
                 )
             except ValueError as exc:
                 raise ProtocolError(ErrorCode.INVALID_TEXT, str(exc)) from None

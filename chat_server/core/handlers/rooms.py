@@ -23,7 +23,7 @@ from protocol import (
     frame,
 )
 from protocol.messages import chat_message_body, history_body, with_ref
-from protocol.names import MAX_TOPIC_LENGTH, check_text, normalize_room
+from protocol.names import check_text, normalize_room
 
 if TYPE_CHECKING:
     from chat_server.core.connection import Connection
@@ -141,7 +141,8 @@ def say(hub: Hub, conn: Connection, msg: Say) -> None:
     if room.restricted:
         policy.check_voice(hub, room, conn, msg.ref)
     try:
-        text = check_text(msg.text, max_marks=hub.config.max_combining)
+        config = hub.config
+        text = check_text(msg.text, max_length=config.max_text, max_marks=config.max_combining)
     except ValueError as exc:
         raise ProtocolError(ErrorCode.INVALID_TEXT, str(exc), ref=msg.ref) from None
     # Encoded once, without building a ChatMessage (see protocol.messages fast paths).
@@ -185,7 +186,7 @@ def set_topic(hub: Hub, conn: Connection, msg: SetTopic) -> None:
     topic = msg.topic.strip()
     if topic:
         try:
-            check_text(topic, "topic", MAX_TOPIC_LENGTH, max_marks=hub.config.max_combining)
+            check_text(topic, "topic", hub.config.max_topic, max_marks=hub.config.max_combining)
         except ValueError as exc:
             raise ProtocolError(ErrorCode.INVALID_TEXT, str(exc)) from None
         if "\n" in topic:
