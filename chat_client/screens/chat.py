@@ -24,7 +24,7 @@ from chat_client.screens.history_pages import HistoryPages
 from chat_client.screens.moderation import Moderation
 from chat_client.screens.search_results import SearchResultsScreen
 from chat_client.session import ConnState, Session, SessionEvent
-from chat_client.settings import NAMES, Settings, SettingsFile, same_nick
+from chat_client.settings import NAMES, Settings, SettingsFile, same_nick, same_nick_in
 from chat_client.text import inert, printable
 from chat_client.trust import TrustError
 from chat_client.widgets.bars import StatusBar, TopicBar
@@ -113,6 +113,9 @@ class ChatScreen(Screen[None]):
         # A sidebar shown or hidden with F7/F8: (shown, what the width said then). It holds
         # until a resize changes what the width says, then the width decides again.
         self._sidebar_choice: dict[str, tuple[bool, bool]] = {}
+        #: Nicks that ignored nicks changed to in this run, hidden as they are (`ignored`),
+        #: each with the ignore entry it came from (its /unignore shows them again too).
+        self.ignore_followed: dict[str, str] = {}
         self.moderation = Moderation(self)
         self.history = HistoryPages(self)
         self.events = ServerEvents(self)
@@ -329,8 +332,21 @@ class ChatScreen(Screen[None]):
         return self.settings_file.current
 
     def ignored(self, nick: str) -> bool:
-        """Whether what `nick` says, and their joins and parts, are hidden (never our own)."""
-        return self.settings.ignores(nick) and not same_nick(nick, self.me)
+        """Whether what `nick` says, and their joins and parts, are hidden (never our own):
+        an ignore entry, or a nick an ignored nick changed to in this run."""
+        hidden = self.settings.ignores(nick) or same_nick_in(nick, self.ignore_followed) is not None
+        return hidden and not same_nick(nick, self.me)
+
+    def follow_ignore(self, old: str, new: str) -> bool:
+        """An ignored `old` is now `new`: `new` is hidden too, for this run (not saved).
+        True if it is (never our own nick)."""
+        if not self.ignored(old) or same_nick(new, self.me):
+            return False
+        was = same_nick_in(old, self.ignore_followed)
+        origin = self.ignore_followed.pop(was) if was is not None else old
+        if not self.settings.ignores(new):
+            self.ignore_followed[new] = same_nick_in(old, self.settings.ignore) or origin
+        return True
 
     def change_settings(self, new: Settings, name: str | None = None) -> bool:
         """Use `new` from now on and save them: what changed (and the setting `name`, set

@@ -29,6 +29,7 @@ from chat_client.screens.history_pages import Why
 from chat_client.settings import (
     check_name,
     same_nick,
+    same_nick_in,
     with_highlight,
     with_ignored,
     with_value,
@@ -395,16 +396,23 @@ class SlashCommands:
 
     def cmd_ignore(self, arg: str) -> None:
         settings = self.screen.settings
+        followed = self.screen.ignore_followed
         if not arg:
-            if settings.ignore:
-                self._say("ignoring: ", quoted(", ".join(settings.ignore)), " (/unignore NICK)")
+            if settings.ignore or followed:
+                parts: list[str | tuple[str, str]] = []
+                if settings.ignore:
+                    parts += ["ignoring: ", quoted(", ".join(settings.ignore))]
+                if followed:
+                    parts += ["; " if parts else "", "for this run, after a nick change: "]
+                    parts.append(quoted(", ".join(followed)))
+                self._say(*parts, " (/unignore NICK)")
             else:
                 self._say("ignoring no one; /ignore NICK hides what NICK says")
             return
         nick = one_nick("ignore", arg)
         if same_nick(nick, self.screen.me):
             raise ValueError("you cannot ignore yourself")
-        if settings.ignores(nick):
+        if self.screen.ignored(nick):
             self._say(nick_part(nick), " is ignored already")
             return
         self.screen.change_settings(with_ignored(settings, nick))
@@ -420,12 +428,19 @@ class SlashCommands:
         if not arg:
             return self._usage("unignore")
         nick = one_nick("unignore", arg)
+        follows = self.screen.ignore_followed
+        followed = same_nick_in(nick, follows)
+        if followed is not None:
+            del follows[followed]
         new, entry = without_ignored(self.screen.settings, nick)
-        if entry is None:
+        if entry is None and followed is None:
             self._say(nick_part(nick), " is not ignored")
             return None
-        self.screen.change_settings(new)
-        self._say("no longer ignoring ", nick_part(entry))
+        if entry is not None:
+            self.screen.change_settings(new)
+            for later in [n for n, origin in follows.items() if same_nick(origin, entry)]:
+                del follows[later]  # the nicks they changed to in this run go with it
+        self._say("no longer ignoring ", nick_part(entry or followed or nick))
         return None
 
     def cmd_highlight(self, arg: str) -> None:

@@ -455,7 +455,19 @@ class ServerEvents:
                 self.screen.conversations.get(SERVER_KEY),
                 system_line(None, "you are now ", nick_part(event.new)),
             )
-        line = system_line(None, nick_part(event.old), " is now ", nick_part(event.new))
+        parts: list[str | tuple[str, str]] = [
+            nick_part(event.old),
+            " is now ",
+            nick_part(event.new),
+        ]
+        if self.screen.follow_ignore(event.old, event.new):
+            # An ignore by nick alone would end with a /nick: it follows them for this run.
+            parts += [
+                " (ignored: hidden under the new nick too, for this run; /unignore ",
+                quoted(event.new),
+                " shows them)",
+            ]
+        line = system_line(None, *parts)
         for conv in self.screen.joined_rooms():
             if any(name_key(n) == name_key(event.old) for n in conv.members):
                 conv.roles.rename(event.old, event.new)

@@ -12,7 +12,7 @@ import pytest
 from chat_client.app import ChatApp
 from chat_client.settings import Settings, default_path, load, save
 from chat_client.widgets.chat_log import ChatLog
-from protocol import ChatMessage, DirectMessage, History, Joined, Left
+from protocol import ChatMessage, DirectMessage, History, Joined, Left, NickChanged
 from tests.client.apptest import chat, enter, lines, make_app, started, text_of, wait_until
 from tests.client.fakeserver import TS, FakeServer
 
@@ -206,6 +206,41 @@ async def test_ignore_leaves_out_history_lines(fake: FakeServer) -> None:
         text = text_of(app, "lobby")
         assert "history: 1 earlier message(s)" in text and "old carol" in text
         assert "old bob" not in text
+
+
+async def test_an_ignore_follows_a_nick_change_for_the_run(fake: FakeServer) -> None:
+    save(Settings(ignore=("bob",)))
+    app = make_app(fake.port)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        screen = chat(app)
+        screen.handle(joined("bob"))
+        screen.handle(NickChanged(old="bob", new="bobby"))
+        await pilot.pause()
+        assert "bob is now bobby (ignored: hidden under the new nick too" in last(app)
+        screen.handle(NickChanged(old="bobby", new="rob"))
+        screen.handle(said("still here", 1, nick="rob"))
+        screen.handle(dm("psst", sender="rob"))
+        await pilot.pause()
+        assert "still here" not in text_of(app, "lobby")
+        assert screen.conversations.get("dm:rob") is None
+        assert load(default_path())[0].ignore == ("bob",)  # the file keeps what was typed
+        await enter(pilot, "/ignore")
+        assert "ignoring: bob; for this run, after a nick change: rob" in last(app)
+        await enter(pilot, "/unignore bob")  # the entry, and the nicks it went on to
+        assert last(app).endswith("-- no longer ignoring bob")
+        screen.handle(said("back in view", 2, nick="rob"))
+        await pilot.pause()
+        assert "<rob> back in view" in text_of(app, "lobby")
+        # A followed nick alone can be unignored too; someone taking your nick is not hidden.
+        await enter(pilot, "/ignore rob")
+        screen.handle(NickChanged(old="rob", new="robert"))
+        await enter(pilot, "/unignore robert")
+        assert last(app).endswith("-- no longer ignoring robert")
+        screen.handle(said("robert talks", 3, nick="robert"))
+        await pilot.pause()
+        assert "<robert> robert talks" in text_of(app, "lobby")
+        assert load(default_path())[0].ignore == ("rob",)
 
 
 async def test_highlight_words_count_as_mentions(
