@@ -12,6 +12,7 @@ import zlib
 from collections.abc import Iterable
 from datetime import datetime
 
+from rich.cells import cell_len
 from rich.text import Text
 
 from chat_client.text import inert, inert_lines
@@ -178,9 +179,10 @@ def notice_line(text: str, *, error: bool = False) -> Text:
 
 
 def separator_line(label: str, width: int = 60) -> Text:
-    """A rule with a label, e.g. between history and live messages."""
-    side = max(2, (width - len(label) - 2) // 2)
-    return Text(f"{'─' * side} {label} {'─' * side}", style="dim")
+    """A rule with a label, e.g. between history and live messages: `no_wrap`, so a log
+    narrower than the rule draws it again at its own width (`wrapping.wrap`), label centred."""
+    side = max(2, (width - cell_len(label) - 2) // 2)
+    return Text(f"{'─' * side} {label} {'─' * side}", style="dim", no_wrap=True)
 
 
 def server_notice_line(ts: str | None, sender: str, text: str) -> Text:

@@ -93,7 +93,11 @@ def _style_at(line: Text, index: int) -> str:
 
 
 def wrap(console: Console, line: Text, width: int) -> list[Text]:
-    """The rows `line` takes at `width` columns, continuation rows hanging under its text."""
+    """The rows `line` takes at `width` columns, continuation rows hanging under its text.
+
+    A rule (`render.separator_line`, a `no_wrap` line) is one row, drawn again to fit."""
+    if line.no_wrap and "\n" not in line.plain:
+        return [fit_rule(line, width)]
     physical = line.split("\n", allow_blank=True) if "\n" in line.plain else [line]
     rows: list[Text] = []
     for number, part in enumerate(physical):
@@ -126,6 +130,23 @@ def wrap(console: Console, line: Text, width: int) -> list[Text]:
             row.append_text(piece)
             rows.append(row)
     return rows
+
+
+def fit_rule(rule: Text, width: int) -> Text:
+    """The rule `──── label ────` drawn at most `width` wide, its label centred (and cut
+    short, with an ellipsis, when the width leaves too little room for it)."""
+    if cell_len(rule.plain) <= width:
+        return rule
+    label = rule.plain.strip("─").strip()
+    room = max(1, width - 6)
+    if cell_len(label) > room:
+        short = Text(label)
+        short.truncate(room, overflow="ellipsis")
+        label = short.plain
+    side = max(2, (width - cell_len(label) - 2) // 2)
+    fitted = Text(f"{'─' * side} {label} {'─' * side}", style=rule.style, no_wrap=True)
+    fitted.truncate(width)
+    return fitted
 
 
 def local_day(ts: str | None) -> date:

@@ -40,7 +40,14 @@ from textual.strip import Strip
 from textual.timer import Timer
 
 from chat_client.render import separator_line
-from chat_client.wrapping import day_label, local_time, steady_text, with_seconds, wrap
+from chat_client.wrapping import (
+    day_label,
+    fit_rule,
+    local_time,
+    steady_text,
+    with_seconds,
+    wrap,
+)
 
 MAX_LINES = 5000
 #: Lines wrap at the log's width, but never narrower than this.
@@ -403,7 +410,8 @@ class ChatLog(ScrollView, can_focus=False):
             single = len(rows) == 1 and "\n" not in text.plain
             entry.cells = text.cell_len if single else None
             body = [_strip(console, row) for row in rows]
-        entry.rows = [*(_strip(console, separator_line(label)) for label in lead), *body]
+        rules = (_strip(console, fit_rule(separator_line(label), width)) for label in lead)
+        entry.rows = [*rules, *body]
         entry.lead = tuple(lead)
         entry.width = width
         entry.seconds = self.seconds
