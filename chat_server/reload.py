@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 
 from chat_server.core import CoreConfig, Hub
-from chat_server.core.hub import RELOADABLE
+from chat_server.core.reconfigure import RELOADABLE
 from chat_server.settings import Loaded, Settings, SettingsError, about, core_config, shown
 
 log = logging.getLogger("chat_server")

@@ -117,7 +117,7 @@ class Connection:
         self.withheld = False
         self.holds: deque[tuple[int, int]] | None = None
         self.out_base = 0  # frames taken from `out` since the first hold: indexes count it
-        self.paused = 0  # why reading is paused (Hub.PAUSED_*), 0 when it is not
+        self.paused = 0  # why reading is paused (flow.PAUSED_*), 0 when it is not
         self.rooms: dict[str, Room] = {}  # room key -> room
         # Flood control: None for exempt addresses. Requests read but not yet allowed to run
         # (raw bodies, or messages already validated) wait in `waiting`, in order.

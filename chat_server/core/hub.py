@@ -27,14 +27,12 @@ comes in request order. A message is stored before its sender sees its echo: the
 output is withheld (`withhold`) until the store says the write is durable.
 
 Rule 1: a chat rule, a check of what a client sent, or the wording of an error lives in the
-core (this module, `handlers/`, `guards`, `outbox`, `phases`) and nowhere else.
+core (this module, `handlers/`, `guards`, `flow`, `outbox`, `phases`) and nowhere else.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import functools
 import itertools
 import json
 import logging
@@ -50,8 +48,15 @@ from chat_server import __version__
 from chat_server.core.accounts import Accounts, Passwords
 from chat_server.core.clock import SystemClock, utc_now
 from chat_server.core.config import REPLY_BUDGET, CoreConfig
-from chat_server.core.connection import MALFORMED, Connection, ConnectionIO, Malformed
+from chat_server.core.connection import Connection, ConnectionIO
 from chat_server.core.counts import Counts
+from chat_server.core.flow import (
+    PAUSED_STORE,
+    bound_waiting,
+    release_committed,
+    run_waiting,
+    withhold,
+)
 from chat_server.core.guards import AddressGuard, FloodGuard, address_bucket, retry_seconds
 from chat_server.core.handlers import HANDLERS
 from chat_server.core.handlers.local import local_left
@@ -71,6 +76,7 @@ from chat_server.core.moderation import BanBook
 from chat_server.core.outbox import Outbox
 from chat_server.core.phases import ALLOWED, REFUSAL, Phase
 from chat_server.core.ratelog import RateLimitedLog
+from chat_server.core.reconfigure import reconfigure
 from chat_server.core.rooms import Room, RoomDirectory
 from chat_server.store.memory import MemoryStore
 from protocol import (
@@ -99,45 +105,8 @@ TICK = 0.05
 REAP_INTERVAL = 5.0
 #: Longest `message` of an `invalid_message` error, in characters.
 MAX_DETAILS = 300
-#: Why a connection is not read (Connection.paused): requests wait (flood control, or behind
-#: deferred work), or its output waits for the store with more than WITHHELD_PAUSE queued.
-PAUSED_WAITING = 1
-PAUSED_STORE = 2
-#: Bytes queued for a withheld connection beyond which it is not read until the store
-#: catches up: a sender cannot outrun the database, nor fill its own output queue.
-WITHHELD_PAUSE = 256 * 1024
 #: How often `tick()` looks for empty rooms past `--room-ttl`, in seconds.
 ROOM_PRUNE_INTERVAL = 3600.0
-#: The CoreConfig fields `Hub.reconfigure` takes while serving. The others (the history
-#: bounds, the password, the server's name) are fixed when the Hub is built.
-RELOADABLE = frozenset(
-    {
-        "motd",
-        "admins",
-        "exempt",
-        "local_nicks",
-        "max_frame",
-        "max_clients",
-        "max_rooms",
-        "max_rooms_per_client",
-        "max_outbuf",
-        "outbuf_hard",
-        "outbuf_soft_seconds",
-        "idle_timeout",
-        "hello_timeout",
-        "max_combining",
-        "max_text",
-        "max_topic",
-        "max_away",
-        "max_password_checks",
-        "account_bad_logins",
-        "account_bad_logins_window",
-        "max_offline_dms",
-        "room_ttl_days",
-        "flood",
-        "per_address",
-    }
-)
 
 
 class _CallableClock:
@@ -315,20 +284,20 @@ class Hub:
                         return
                     if conn.busy or conn.paused & PAUSED_STORE:  # the rest waits its turn
                         conn.waiting = deque(bodies[index:])
-                        self._bound_waiting(conn)
+                        bound_waiting(self, conn)
                         break
                     try:
                         message = validate(body)
                     except ValidationError as exc:
                         self._error(conn, _validation_error(exc, body))
                     else:
-                        self._dispatch(conn, message)
+                        self.dispatch(conn, message)
             else:
                 if conn.waiting is None:
                     conn.waiting = deque(bodies)
                 else:
                     conn.waiting.extend(bodies)
-                self._run_waiting(conn, now)
+                run_waiting(self, conn, now)
         if fatal is not None and not conn.closed:
             if conn.waiting:
                 # Requests before the bad length wait their turn; the error comes after them
@@ -359,7 +328,7 @@ class Hub:
         self._last_tick = now
         if self.throttled:
             for conn in list(self.throttled):
-                self._run_waiting(conn, now)
+                run_waiting(self, conn, now)
         self.outbox.expire(now)
         if now >= self._next_reap:
             config = self.config
@@ -460,38 +429,22 @@ class Hub:
             except Exception:
                 log.exception("internal error finishing a request of %r", conn)
                 self._error(conn, ProtocolError(ErrorCode.INTERNAL_ERROR, "internal server error"))
-        self._continue(conn)
+        self.resume_waiting(conn)
 
     def withhold(self, conn: Connection, ticket: int) -> None:
         """The frame just queued for `conn`, and all after it, wait until the store write
         `ticket` is durable (what was queued before it may go)."""
-        if ticket > self.durable and conn.out:
-            conn.hold(ticket)
-            self.withheld[conn] = None
-            if conn.out_bytes > WITHHELD_PAUSE and not conn.paused & PAUSED_STORE:
-                self._pause(conn, PAUSED_STORE)
+        withhold(self, conn, ticket)
 
     # StoreListener: called through `post`, on the core's thread.
 
     def committed(self, ticket: int) -> None:
-        self.durable = ticket
-        for conn in list(self.withheld):
-            if not conn.release(ticket):
-                continue  # its oldest held frame waits for a later write
-            if not conn.withheld:
-                del self.withheld[conn]
-            conn.wake_pending = True
-            conn.io.output_ready()
-            if conn.paused & PAUSED_STORE:
-                self._unpause(conn, PAUSED_STORE)
-                if conn.waiting is not None:
-                    # Later, not now: what was just released still counts in `out_bytes`
-                    # until the backend takes it, and would pause it again at once.
-                    self.post(functools.partial(self._continue, conn))
+        release_committed(self, ticket)
 
-    def _continue(self, conn: Connection) -> None:
+    def resume_waiting(self, conn: Connection) -> None:
+        """Go on with `conn`'s waiting requests, unless it is closed or busy again."""
         if not conn.closed and not conn.busy and conn.waiting is not None:
-            self._run_waiting(conn, self.clock.monotonic())
+            run_waiting(self, conn, self.clock.monotonic())
 
     def store_failed(self, error: str) -> None:
         self.announce(error)
@@ -536,46 +489,9 @@ class Hub:
             self.fail(conn, ProtocolError(ErrorCode.IDLE_TIMEOUT, reason))
 
     def reconfigure(self, config: CoreConfig) -> None:
-        """Take what `config` changes among the RELOADABLE settings (a reload, SIGHUP); keep
-        the rest as it is. Call on the core's thread (under its lock).
-
-        Most limits are read where they apply, so they hold at once for everyone; the output
-        caps are checked again now. Fixed per connection when it opens: `max_frame`, the
-        flood buckets and whether it is exempt. When a per-address limit, an account login
-        limit or the exempt networks change, the per-address windows start afresh."""
-        old = self.config
-        kept = {
-            f.name: getattr(old, f.name)
-            for f in dataclasses.fields(old)
-            if f.name not in RELOADABLE
-        }
-        self.config = config = dataclasses.replace(config, **kept)
-        self.admins = frozenset(name_key(name) for name in config.admins)
-        self.rooms.max_rooms = config.max_rooms
-        self.replay_budget = min(REPLY_BUDGET, config.max_outbuf // 2)
-        outbox = self.outbox
-        outbox.soft = config.max_outbuf
-        outbox.hard = max(config.outbuf_hard, config.max_outbuf)  # as Outbox.__init__
-        outbox.soft_seconds = config.outbuf_soft_seconds
-        guarded = (
-            config.per_address,
-            config.exempt,
-            config.account_bad_logins,
-            config.account_bad_logins_window,
-        )
-        if guarded != (
-            old.per_address,
-            old.exempt,
-            old.account_bad_logins,
-            old.account_bad_logins_window,
-        ):
-            held = self.guard.connections
-            self.guard = AddressGuard(*guarded)
-            self.guard.connections = held  # the connections open now still count
-        now = self.clock.monotonic()
-        for conn in list(self.connections.values()):
-            if conn.out_bytes:
-                outbox.report_unsent(conn, conn.unsent, now)
+        """Take what `config` changes among the reloadable settings (see `reconfigure.py`).
+        Call on the core's thread (under its lock)."""
+        reconfigure(self, config)
 
     def shutdown(self, reason: str = "server shutting down") -> None:
         """Say `bye` to everyone and mark every connection closed; refuse new ones."""
@@ -667,100 +583,14 @@ class Hub:
         self.counts.slow_consumers += 1
         self.fail(conn, ProtocolError(ErrorCode.SLOW_CONSUMER, why))
 
-    def _run_waiting(self, conn: Connection, now: float) -> None:
-        """Handle the requests flood control held back, as far as the budget goes now."""
-        flood = conn.flood
-        waiting = conn.waiting
-        if waiting is None:
-            return
-        while waiting and not conn.closed:
-            if conn.busy or conn.paused & PAUSED_STORE:
-                # Deferred work runs, or the store is behind: `_resume` or `committed`
-                # continues from here.
-                self._bound_waiting(conn)
-                return
-            body = waiting[0]
-            held = conn.held
-            if held is None:
-                # Validated once, the first time it comes up; a malformed frame is answered
-                # then, and charged as a request all the same when its turn comes.
-                held = self._parse(conn, body) or MALFORMED
-            if flood is not None:
-                wait = flood.take(held.type, len(body) + 4, now)
-                if wait > 0:
-                    conn.held = held  # keep the result until its turn
-                    self._hold(conn, now)
-                    return
-            waiting.popleft()
-            conn.held = None
-            if not isinstance(held, Malformed):
-                self._dispatch(conn, held)
-        if not conn.closed:
-            conn.waiting = None
-            if conn.doomed is not None:
-                self.fail(conn, conn.doomed)
-            else:
-                self._release(conn)
-
-    def _bound_waiting(self, conn: Connection) -> None:
-        """While deferred work runs, stop reading once many requests wait behind it."""
-        waiting = conn.waiting
-        if (
-            waiting is not None
-            and len(waiting) > self.config.flood.max_waiting
-            and conn not in self.throttled
-        ):
-            self.throttled[conn] = None
-            self._pause(conn, PAUSED_WAITING)
-
-    def _hold(self, conn: Connection, now: float) -> None:
-        limits = self.config.flood
-        if conn not in self.throttled:
-            self.throttled[conn] = None
-            self.counts.flood_delays += 1
-            self._pause(conn, PAUSED_WAITING)
-        if conn.waiting is not None and len(conn.waiting) > limits.max_waiting:
-            if conn.waiting_since is None:
-                conn.waiting_since = now
-            elif now - conn.waiting_since > limits.max_waiting_seconds:
-                self.counts.flood_disconnects += 1
-                self.fail(
-                    conn,
-                    ProtocolError(
-                        ErrorCode.FLOOD,
-                        f"more than {limits.max_waiting} requests waiting for over "
-                        f"{limits.max_waiting_seconds:g} seconds; disconnected",
-                    ),
-                )
-        else:
-            conn.waiting_since = None
-
-    def _release(self, conn: Connection) -> None:
-        conn.waiting_since = None
-        if conn in self.throttled:
-            del self.throttled[conn]
-            self._unpause(conn, PAUSED_WAITING)
-
-    def _pause(self, conn: Connection, reason: int) -> None:
-        """Stop reading `conn` for `reason` (reasons add up: reading resumes when all end)."""
-        if not conn.paused:
-            conn.io.pause_reading()
-        conn.paused |= reason
-
-    def _unpause(self, conn: Connection, reason: int) -> None:
-        if conn.paused & reason:
-            conn.paused &= ~reason
-            if not conn.paused and not conn.closed:
-                conn.io.resume_reading()
-
-    def _parse(self, conn: Connection, body: bytes) -> ClientMessage | None:
+    def parse(self, conn: Connection, body: bytes) -> ClientMessage | None:
         try:
             return CLIENT_MESSAGE.validate_json(body)
         except ValidationError as exc:
             self._error(conn, _validation_error(exc, body))
             return None
 
-    def _dispatch(self, conn: Connection, message: ClientMessage) -> None:
+    def dispatch(self, conn: Connection, message: ClientMessage) -> None:
         phase = conn.phase
         handler = self._routes[phase].get(type(message))
         if handler is None:
