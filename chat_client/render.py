@@ -180,7 +180,7 @@ def notice_line(text: str, *, error: bool = False) -> Text:
 
 def separator_line(label: str, width: int = 60) -> Text:
     """A rule with a label, e.g. between history and live messages: `no_wrap`, so a log
-    narrower than the rule draws it again at its own width (`wrapping.wrap`), label centred."""
+    narrower than the rule shortens it to its width (`wrapping.fit_rule`), label centred."""
     side = max(2, (width - cell_len(label) - 2) // 2)
     return Text(f"{'─' * side} {label} {'─' * side}", style="dim", no_wrap=True)
 

@@ -95,9 +95,14 @@ def _style_at(line: Text, index: int) -> str:
 def wrap(console: Console, line: Text, width: int) -> list[Text]:
     """The rows `line` takes at `width` columns, continuation rows hanging under its text.
 
-    A rule (`render.separator_line`, a `no_wrap` line) is one row, drawn again to fit."""
+    A rule (`render.separator_line`, a `no_wrap` line) is one row, shortened to fit, as long
+    as its label fits; a longer label wraps like any line, so nothing of it is cut."""
     if line.no_wrap and "\n" not in line.plain:
-        return [fit_rule(line, width)]
+        fitted = fit_rule(line, width)
+        if fitted is not None:
+            return [fitted]
+        line = line.copy()
+        line.no_wrap = False  # Rich crops a no_wrap text: this one must wrap whole
     physical = line.split("\n", allow_blank=True) if "\n" in line.plain else [line]
     rows: list[Text] = []
     for number, part in enumerate(physical):
@@ -132,21 +137,21 @@ def wrap(console: Console, line: Text, width: int) -> list[Text]:
     return rows
 
 
-def fit_rule(rule: Text, width: int) -> Text:
-    """The rule `──── label ────` drawn at most `width` wide, its label centred (and cut
-    short, with an ellipsis, when the width leaves too little room for it)."""
-    if cell_len(rule.plain) <= width:
+def fit_rule(rule: Text, width: int) -> Text | None:
+    """The rule `──── label ────` made at most `width` wide by taking dashes off both ends
+    (the label and its styles as they are, still centred, at least two dashes a side); None
+    when the label itself leaves no room for that (such a rule wraps like a line)."""
+    plain = rule.plain
+    excess = cell_len(plain) - width
+    if excess <= 0:
         return rule
-    label = rule.plain.strip("─").strip()
-    room = max(1, width - 6)
-    if cell_len(label) > room:
-        short = Text(label)
-        short.truncate(room, overflow="ellipsis")
-        label = short.plain
-    side = max(2, (width - cell_len(label) - 2) // 2)
-    fitted = Text(f"{'─' * side} {label} {'─' * side}", style=rule.style, no_wrap=True)
-    fitted.truncate(width)
-    return fitted
+    lead = len(plain) - len(plain.lstrip("─"))
+    trail = len(plain) - len(plain.rstrip("─"))
+    left = min(max(0, lead - 2), (excess + 1) // 2)
+    right = excess - left
+    if right > trail - 2:
+        return None
+    return rule[left : len(plain) - right]
 
 
 def local_day(ts: str | None) -> date:

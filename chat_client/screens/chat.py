@@ -339,14 +339,31 @@ class ChatScreen(Screen[None]):
 
     def follow_ignore(self, old: str, new: str) -> bool:
         """An ignored `old` is now `new`: `new` is hidden too, for this run (not saved).
-        True if it is (never our own nick)."""
+        True if it is followed so (False too when `new` is ignored anyway, and for our own
+        nick)."""
         if not self.ignored(old) or same_nick(new, self.me):
             return False
-        was = same_nick_in(old, self.ignore_followed)
-        origin = self.ignore_followed.pop(was) if was is not None else old
-        if not self.settings.ignores(new):
-            self.ignore_followed[new] = same_nick_in(old, self.settings.ignore) or origin
+        follows = self.ignore_followed
+        was = same_nick_in(old, follows)
+        origin = follows.pop(was) if was is not None else same_nick_in(old, self.settings.ignore)
+        stale = same_nick_in(new, follows)
+        if stale is not None:
+            del follows[stale]
+        if origin is None or self.settings.ignores(new):
+            return False
+        follows[new] = origin
         return True
+
+    def unfollow_if_gone(self, nick: str) -> None:
+        """A followed nick left a room: once it shares none with us, the follow ends (someone
+        else may take that nick later)."""
+        followed = same_nick_in(nick, self.ignore_followed)
+        if followed is None:
+            return
+        for conv in self.joined_rooms():
+            if same_nick_in(nick, conv.members) is not None:
+                return
+        del self.ignore_followed[followed]
 
     def change_settings(self, new: Settings, name: str | None = None) -> bool:
         """Use `new` from now on and save them: what changed (and the setting `name`, set
@@ -370,6 +387,11 @@ class ChatScreen(Screen[None]):
         self.apply_sidebars()
         if "highlights" in touched:
             self.events.refresh_mention()
+        if "ignore" in touched:
+            # Nicks followed from an entry that is gone are shown again with it.
+            self.ignore_followed = {
+                nick: origin for nick, origin in self.ignore_followed.items() if new.ignores(origin)
+            }
         if "theme" in touched and new.theme != self.app.theme:
             self.app.theme = new.theme
         # The next chat screen (after the connect form) starts from the same switches.
@@ -484,7 +506,7 @@ class ChatScreen(Screen[None]):
         return {
             **self.moderation.completions(),
             "/set": list(NAMES),
-            "/unignore": [n for n in settings.ignore if _typeable(n)],
+            "/unignore": [n for n in (*settings.ignore, *self.ignore_followed) if _typeable(n)],
             "/unhighlight": [w for w in settings.highlights if _typeable(w)],
         }
 

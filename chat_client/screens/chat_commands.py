@@ -25,7 +25,7 @@ from chat_client.commands import (
 from chat_client.conversations import Conversation, Kind, room_key
 from chat_client.moderation import COMMANDS as MODERATION_COMMANDS
 from chat_client.render import nick_part, quoted, separator_line, system_line
-from chat_client.screens.history_pages import Why
+from chat_client.screens.history_pages import Refused, Why
 from chat_client.settings import (
     check_name,
     same_nick,
@@ -295,16 +295,20 @@ class SlashCommands:
             self.screen.notice("/history works in rooms", error=True)
             return
         limit = history_limit(arg)
-        if room.history_complete:
+        refused = self.screen.history.ask(room, Why.COMMAND, limit)
+        if refused is Refused.COMPLETE:
             self.screen.notice(f"the start of {room.label}'s history is shown already")
-        elif not room.joined:
+        elif refused is Refused.NOT_IN_ROOM:
             self.screen.notice(f"you are not in {room.label} any more: /join to rejoin")
-        elif not self.screen.session.connected:
+        elif refused is Refused.OFFLINE:
             self.screen.notice("not connected: history was not asked for", error=True)
-        elif not self.screen.history.can_ask(room):
+        elif refused is Refused.ON_ITS_WAY:
             self.screen.notice(f"older messages of {room.label} are on their way")
-        else:
-            self.screen.history.ask(room, Why.COMMAND, limit)
+        elif refused is Refused.LOG_FULL:
+            lines = self.screen.ensure_log(room).max_lines
+            self.screen.notice(
+                f"{room.label}'s log holds its last {lines} lines: ctrl+l clears it", error=True
+            )
 
     def cmd_search(self, arg: str) -> None:
         room = self._current_room()
@@ -396,15 +400,15 @@ class SlashCommands:
 
     def cmd_ignore(self, arg: str) -> None:
         settings = self.screen.settings
-        followed = self.screen.ignore_followed
+        follows = self.screen.ignore_followed
         if not arg:
-            if settings.ignore or followed:
+            if settings.ignore or follows:
                 parts: list[str | tuple[str, str]] = []
                 if settings.ignore:
                     parts += ["ignoring: ", quoted(", ".join(settings.ignore))]
-                if followed:
+                if follows:
                     parts += ["; " if parts else "", "for this run, after a nick change: "]
-                    parts.append(quoted(", ".join(followed)))
+                    parts.append(quoted(", ".join(follows)))
                 self._say(*parts, " (/unignore NICK)")
             else:
                 self._say("ignoring no one; /ignore NICK hides what NICK says")
@@ -412,9 +416,12 @@ class SlashCommands:
         nick = one_nick("ignore", arg)
         if same_nick(nick, self.screen.me):
             raise ValueError("you cannot ignore yourself")
-        if self.screen.ignored(nick):
+        if settings.ignores(nick):
             self._say(nick_part(nick), " is ignored already")
             return
+        followed = same_nick_in(nick, follows)
+        if followed is not None:
+            del follows[followed]  # saved from now on, not only for this run
         self.screen.change_settings(with_ignored(settings, nick))
         self._say(
             "ignoring ",
@@ -437,9 +444,8 @@ class SlashCommands:
             self._say(nick_part(nick), " is not ignored")
             return None
         if entry is not None:
+            # The nicks they changed to in this run go with it (`change_settings`).
             self.screen.change_settings(new)
-            for later in [n for n, origin in follows.items() if same_nick(origin, entry)]:
-                del follows[later]  # the nicks they changed to in this run go with it
         self._say("no longer ignoring ", nick_part(entry or followed or nick))
         return None
 

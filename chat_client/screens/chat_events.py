@@ -319,8 +319,17 @@ class ServerEvents:
             # Each result shows its date: no day rows between them (dated as the search).
             self.screen.log_to(target, search_line(msg.ts, msg.nick, msg.text, action=msg.action))
         self.screen.log_to(target, separator_line("end of search"))
-        if shown and conv is not None:
-            self.screen.show_search_results(conv, event.query, shown)
+        # The list to jump into, where it cannot get in the way: over the chat screen only
+        # (not over a prompt), for the room being read, while we are in it.
+        screen = self.screen
+        if (
+            shown
+            and conv is not None
+            and conv.joined
+            and conv is screen.conversations.current
+            and screen.app.screen is screen
+        ):
+            screen.show_search_results(conv, event.query, shown)
 
     def _got_notice(self, event: Notice) -> None:
         """A line from the server itself: in the server window, and where the user is."""
@@ -391,6 +400,7 @@ class ServerEvents:
             return
         conv.members = [n for n in conv.members if name_key(n) != name_key(event.nick)]
         conv.roles.forget(event.nick)
+        self.screen.unfollow_if_gone(event.nick)
         if self._filtered(conv, event.nick):
             self.screen.refresh_members(conv)
             return

@@ -122,6 +122,10 @@ class ChatLog(ScrollView, can_focus=False):
         self.seconds = False
         self._rows: list[Strip] = []
         self._width = 0  # the width `_rows` are wrapped at; 0: not wrapped (stale)
+        #: The line at the top of the view when the rows went stale (kept until shown).
+        self._view_anchor: tuple[_Entry, int] | None = None
+        #: `show_message` found its line while the log could not scroll (hidden).
+        self._found_pending = False
         self._generation = 0  # changes whenever `_rows` are rebuilt (the cache key)
         self._cache: LRUCache[tuple[int, int, int, int], Strip] = LRUCache(1024)
         self._timer: Timer | None = None
@@ -185,7 +189,7 @@ class ChatLog(ScrollView, can_focus=False):
             if self.following:
                 self.scroll_end(animate=False, immediate=False, x_axis=False)
         else:
-            self._width = 0  # wrapped when shown
+            self._mark_stale()  # wrapped when shown
         if not self.following:
             self.unseen += 1
             self._show_marker()
@@ -217,14 +221,13 @@ class ChatLog(ScrollView, can_focus=False):
         (the older lines are then above it, for scrolling up into).
         """
         older = [_prepended(item) for item in lines]
-        anchor = (
-            self._line_at(round(self.scroll_y)) if keep_view and not self.fits_in_view else None
-        )
+        anchor = self._anchor_now() if keep_view and not self.fits_in_view else None
         kept = [*older, *self._entries][-self.max_lines :]
         self._entries = deque(kept)
         self.plain.clear()
         self.plain.extend(entry.text.plain for entry in kept)
         self._width = 0
+        self._view_anchor = anchor  # kept for when it is shown, if it is hidden now
         if anchor is not None:
             self.following = False
             self.reflow(anchor=anchor)
@@ -244,6 +247,8 @@ class ChatLog(ScrollView, can_focus=False):
         return self.max_scroll_y <= 0
 
     def clear_lines(self) -> None:
+        self._view_anchor = None
+        self._found_pending = False
         self._entries.clear()
         self.plain.clear()
         self._rows = []
@@ -354,7 +359,9 @@ class ChatLog(ScrollView, can_focus=False):
         self.reflow_if_stale()
         rows = self._rows_of_found()
         if rows is None:
+            self._found_pending = self._found is not None  # scrolled to once it is shown
             return
+        self._found_pending = False
         # A third of the way down the view: what led to it shows above.
         y = max(0, rows[0] - max(0, self.size.height // 3))
         self.scroll_to(y=min(y, self.max_scroll_y), animate=False, immediate=True)
@@ -367,7 +374,7 @@ class ChatLog(ScrollView, can_focus=False):
         last = self._entries[-1] if self._entries else None
         if last is not self._read_mark:
             self._read_mark = last
-            self._width = 0  # the old marker goes: wrapped again when shown
+            self._mark_stale()  # the old marker goes: wrapped again when shown
 
     def came_back(self) -> None:
         """The conversation is shown again: no marker when nothing arrived meanwhile."""
@@ -410,7 +417,7 @@ class ChatLog(ScrollView, can_focus=False):
             single = len(rows) == 1 and "\n" not in text.plain
             entry.cells = text.cell_len if single else None
             body = [_strip(console, row) for row in rows]
-        rules = (_strip(console, fit_rule(separator_line(label), width)) for label in lead)
+        rules = (_strip(console, _fitted(separator_line(label), width)) for label in lead)
         entry.rows = [*rules, *body]
         entry.lead = tuple(lead)
         entry.width = width
@@ -429,10 +436,11 @@ class ChatLog(ScrollView, can_focus=False):
             self._timer = None
         width = self._content_width()
         if not width or not self.display:
-            self._width = 0
+            self._mark_stale()
             return
         if anchor is None and not self.following:
-            anchor = self._line_at(round(self.scroll_y))
+            anchor = self._anchor_now()
+        self._view_anchor = None
         rows: list[Strip] = []
         previous: _Entry | None = None
         starts: dict[int, int] = {}
@@ -456,7 +464,20 @@ class ChatLog(ScrollView, can_focus=False):
                 assert entry.rows is not None
                 offset = min(offset, len(entry.rows) - len(entry.lead) - 1)
                 self.scroll_to(y=start + max(0, offset), animate=False, immediate=True)
+        if self._found_pending:
+            self._scroll_to_found()
         self.refresh()
+
+    def _anchor_now(self) -> tuple[_Entry, int] | None:
+        """The line at the top of the view (and which of its rows), also while the rows are
+        stale: then the one noted when they went stale."""
+        return self._line_at(round(self.scroll_y)) if self._width else self._view_anchor
+
+    def _mark_stale(self) -> None:
+        """The rows must be wrapped again before they are shown: note the line in view."""
+        if self._width and not self.following:
+            self._view_anchor = self._line_at(round(self.scroll_y))
+        self._width = 0
 
     def _line_at(self, y: int) -> tuple[_Entry, int] | None:
         """The line shown at row `y`, and which of its rows that is."""
@@ -502,7 +523,7 @@ class ChatLog(ScrollView, can_focus=False):
     def set_seconds(self, seconds: bool) -> None:
         if seconds != self.seconds:
             self.seconds = seconds
-            self._width = 0
+            self._mark_stale()
             self.reflow()
 
     # ------------------------------------------------------------------ rendering
@@ -582,6 +603,11 @@ class ChatLog(ScrollView, can_focus=False):
         self.following = True
         self.unseen = 0
         self._show_marker()
+
+
+def _fitted(rule: Text, width: int) -> Text:
+    """A day or read-marker rule at `width` (cropped by the view if even its label is wider)."""
+    return fit_rule(rule, width) or rule
 
 
 def _prepended(

@@ -243,6 +243,37 @@ async def test_an_ignore_follows_a_nick_change_for_the_run(fake: FakeServer) -> 
         assert load(default_path())[0].ignore == ("rob",)
 
 
+async def test_a_followed_ignore_ends_when_the_nick_is_gone_and_can_be_saved(
+    fake: FakeServer,
+) -> None:
+    save(Settings(ignore=("bob",)))
+    app = make_app(fake.port)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        screen = chat(app)
+        screen.handle(joined("bob"))
+        screen.handle(NickChanged(old="bob", new="BOB"))  # the same nick: ignored anyway
+        await pilot.pause()
+        assert last(app).endswith("bob is now BOB") and not screen.ignore_followed
+        screen.handle(NickChanged(old="BOB", new="rob"))
+        await pilot.pause()
+        assert list(screen.ignore_followed) == ["rob"]
+        screen.handle(left("rob", reason="quit"))  # gone: someone else may take the nick
+        await pilot.pause()
+        assert not screen.ignore_followed
+        screen.handle(joined("rob"))
+        screen.handle(said("a new rob", 1, nick="rob"))
+        await pilot.pause()
+        assert "<rob> a new rob" in text_of(app, "lobby")
+        # /ignore of a followed nick saves it.
+        screen.handle(joined("bob"))
+        screen.handle(NickChanged(old="bob", new="bobby"))
+        await enter(pilot, "/ignore bobby")
+        assert "ignoring bobby" in last(app)
+        assert load(default_path())[0].ignore == ("bob", "bobby")
+        assert not screen.ignore_followed
+
+
 async def test_highlight_words_count_as_mentions(
     fake: FakeServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,9 +14,10 @@ from textual import events
 
 from chat_client.app import ChatApp
 from chat_client.conversations import room_key
+from chat_client.screens.paste import PasteScreen
 from chat_client.screens.search_results import SearchResultsScreen
 from chat_client.widgets.chat_log import ChatLog
-from protocol import ChatMessage, GetHistory, History, Say, SearchResults
+from protocol import ChatMessage, GetHistory, History, Left, Say, SearchResults
 from tests.client.apptest import (
     chat,
     enter,
@@ -213,3 +214,121 @@ async def test_the_keyboard_alone_reads_a_real_history_back_to_its_first_message
         await pilot.press("ctrl+home")
         await wait_until(pilot, lambda: log.at_top)
     await bob.close()
+
+
+async def scroll_until_asked(pilot: object, app: ChatApp, fake: FakeServer, count: int) -> None:
+    log = lobby_log(app)
+    for _ in range(50):
+        if len(asked(fake)) >= count:
+            return
+        await pilot.press("pageup")  # type: ignore[attr-defined]
+        await pilot.pause()  # type: ignore[attr-defined]
+    assert len(asked(fake)) >= count, log.scroll_y
+
+
+async def test_a_page_nobody_waits_for_is_dropped(fake: FakeServer) -> None:
+    app = make(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        chat(app).handle(History(room="lobby", messages=[msg(n) for n in range(100, 131)]))
+        await wait_until(pilot, lambda: "m130" in text_of(app, "lobby"))
+        await scroll_until_asked(pilot, app, fake, 1)
+        await pilot.press("ctrl+l")  # cleared while the page is on its way
+        fake.conns[0].send(
+            History(room="lobby", messages=[msg(n) for n in range(60, 100)], before=100)
+        )
+        await pilot.pause(0.2)
+        assert said(app) == []
+        assert "from /history" not in text_of(app, "lobby")
+        # A room left meanwhile is not brought back by its page.
+        chat(app).handle(History(room="lobby", messages=[msg(n) for n in range(140, 171)]))
+        await wait_until(pilot, lambda: "m170" in text_of(app, "lobby"))
+        await scroll_until_asked(pilot, app, fake, 2)
+        chat(app).handle(Left(room="lobby", nick="alice", ts=TS))
+        await wait_until(pilot, lambda: chat(app).conversations.get(room_key("lobby")) is None)
+        fake.conns[0].send(
+            History(room="lobby", messages=[msg(n) for n in range(120, 140)], before=140)
+        )
+        await pilot.pause(0.2)
+        assert chat(app).conversations.get(room_key("lobby")) is None
+
+
+async def test_a_page_that_comes_while_another_window_is_read_keeps_the_view(
+    fake: FakeServer,
+) -> None:
+    app = make(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        chat(app).handle(History(room="lobby", messages=[msg(n) for n in range(100, 131)]))
+        await wait_until(pilot, lambda: "m130" in text_of(app, "lobby"))
+        log = lobby_log(app)
+        await scroll_until_asked(pilot, app, fake, 1)
+        await pilot.pause()
+        top = log.lines[round(log.scroll_y)].text
+        await pilot.press("ctrl+o")  # to the server window
+        await wait_until(pilot, lambda: not log.display)
+        fake.conns[0].send(
+            History(room="lobby", messages=[msg(n) for n in range(60, 100)], before=100)
+        )
+        await wait_until(pilot, lambda: said(app)[:1] == [60])
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: log.display)
+        await pilot.pause()
+        assert log.lines[round(log.scroll_y)].text == top
+
+
+async def test_search_results_open_no_list_over_a_prompt_or_for_another_room(
+    fake: FakeServer,
+) -> None:
+    app = make(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await enter(pilot, "/join other")
+        await started(pilot, "other")  # the view is on #other now
+        fake.conns[0].send(SearchResults(room="lobby", query="m", messages=[msg(5)]))
+        await wait_until(pilot, lambda: "end of search" in text_of(app, "lobby"))
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, SearchResultsScreen)
+        await enter(pilot, "/search m")  # in #other, answered while a prompt is open
+        app.push_screen(PasteScreen("a\nb\nc\nd\ne\nf", 6))
+        await wait_until(pilot, lambda: isinstance(app.screen, PasteScreen))
+        other = ChatMessage(id=7, room="other", nick="bob", text="m7", action=False, ts=TS)
+        fake.conns[0].send(SearchResults(room="other", query="m", messages=[other]))
+        await wait_until(pilot, lambda: "end of search" in text_of(app, "other"))
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, PasteScreen)
+
+
+async def test_a_full_log_says_so_once_and_a_page_never_pushes_lines_out(
+    fake: FakeServer,
+) -> None:
+    app = make(fake)
+    async with app.run_test(size=(140, 40), notifications=True) as pilot:
+        await started(pilot)
+        log = lobby_log(app)
+        log.max_lines = 40
+        chat(app).handle(History(room="lobby", messages=[msg(n) for n in range(100, 121)]))
+        await wait_until(pilot, lambda: "m120" in text_of(app, "lobby"))
+        held = len(log.texts)
+        await enter(pilot, "/history 50")
+        await fake.wait_for(lambda: len(asked(fake)) == 1)
+        room = 40 - held - 3  # the rules and the notice of a /history page
+        assert asked(fake)[0] == GetHistory(room="lobby", before=100, limit=room)
+        # Lines arrive meanwhile; the page is cut to what is left, its newest kept.
+        for n in range(121, 124):
+            chat(app).handle(msg(n))
+        page = [msg(n) for n in range(50, 100)]
+        fake.conns[0].send(History(room="lobby", messages=page, before=100, complete=True))
+        await wait_until(
+            pilot, lambda: "older message(s) of #lobby shown above" in text_of(app, "lobby")
+        )
+        assert len(log.texts) <= 40
+        ids = said(app)
+        assert ids == list(range(ids[0], 124)) and ids[0] > 50
+        assert "start of history" not in text_of(app, "lobby")  # cut: not the start
+        assert not chat(app).conversations.room("lobby").history_complete
+        # Full now: asking again says so, in one toast however often it is asked.
+        await pilot.press("ctrl+home", "ctrl+home", "pageup")
+        await pilot.pause(0.1)
+        assert len(asked(fake)) == 1
+        assert [n.title for n in app._notifications].count("log full") == 1
