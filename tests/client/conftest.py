@@ -6,6 +6,7 @@ start per test."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +34,16 @@ def own_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 @pytest.fixture
 def server() -> Iterator[InProcessServer]:
     srv = InProcessServer("asyncio").start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def db_server(tmp_path: Path) -> Iterator[InProcessServer]:
+    """The real server with a SQLite database of its own in tmp_path."""
+    srv = InProcessServer("asyncio", "--db", str(tmp_path / "wirechat.db")).start()
     try:
         yield srv
     finally:

@@ -6,11 +6,11 @@ pages a real server's SQLite history from the newest message to the first by key
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 from textual import events
+from textual.pilot import Pilot
 
 from chat_client.app import ChatApp
 from chat_client.conversations import room_key
@@ -68,12 +68,17 @@ def said(app: ChatApp) -> list[int]:
     ]
 
 
+async def seed(pilot: Pilot[None], app: ChatApp, first: int, end: int) -> None:
+    """The lobby's join history: bob's messages `first` to `end - 1`."""
+    chat(app).handle(History(room="lobby", messages=[msg(n) for n in range(first, end)]))
+    await wait_until(pilot, lambda: f"<bob> m{end - 1}" in text_of(app, "lobby"))
+
+
 async def test_page_up_at_the_top_loads_older_pages_and_keeps_the_view(fake: FakeServer) -> None:
     app = make(fake)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
-        chat(app).handle(History(room="lobby", messages=[msg(n) for n in range(100, 131)]))
-        await wait_until(pilot, lambda: "m130" in text_of(app, "lobby"))
+        await seed(pilot, app, 100, 131)
         log = lobby_log(app)
         await pilot.pause()
         assert not asked(fake)
@@ -183,15 +188,6 @@ async def test_search_results_are_a_list_that_jumps_into_the_log(fake: FakeServe
         assert len(asked(fake)) == 2
 
 
-@pytest.fixture
-def db_server(tmp_path: Path) -> Iterator[InProcessServer]:
-    srv = InProcessServer("asyncio", "--db", str(tmp_path / "wirechat.db")).start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
 async def test_the_keyboard_alone_reads_a_real_history_back_to_its_first_message(
     db_server: InProcessServer,
 ) -> None:
@@ -216,13 +212,15 @@ async def test_the_keyboard_alone_reads_a_real_history_back_to_its_first_message
     await bob.close()
 
 
-async def scroll_until_asked(pilot: object, app: ChatApp, fake: FakeServer, count: int) -> None:
+async def scroll_until_asked(
+    pilot: Pilot[None], app: ChatApp, fake: FakeServer, count: int
+) -> None:
     log = lobby_log(app)
     for _ in range(50):
         if len(asked(fake)) >= count:
             return
-        await pilot.press("pageup")  # type: ignore[attr-defined]
-        await pilot.pause()  # type: ignore[attr-defined]
+        await pilot.press("pageup")
+        await pilot.pause()
     assert len(asked(fake)) >= count, log.scroll_y
 
 
@@ -230,8 +228,7 @@ async def test_a_page_nobody_waits_for_is_dropped(fake: FakeServer) -> None:
     app = make(fake)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
-        chat(app).handle(History(room="lobby", messages=[msg(n) for n in range(100, 131)]))
-        await wait_until(pilot, lambda: "m130" in text_of(app, "lobby"))
+        await seed(pilot, app, 100, 131)
         await scroll_until_asked(pilot, app, fake, 1)
         await pilot.press("ctrl+l")  # cleared while the page is on its way
         fake.conns[0].send(
@@ -259,8 +256,7 @@ async def test_a_page_that_comes_while_another_window_is_read_keeps_the_view(
     app = make(fake)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
-        chat(app).handle(History(room="lobby", messages=[msg(n) for n in range(100, 131)]))
-        await wait_until(pilot, lambda: "m130" in text_of(app, "lobby"))
+        await seed(pilot, app, 100, 131)
         log = lobby_log(app)
         await scroll_until_asked(pilot, app, fake, 1)
         await pilot.pause()

@@ -7,8 +7,6 @@ with the same `instance`, its ids, rooms and accounts.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -32,15 +30,6 @@ from tests.client.inprocess import InProcessServer
 
 SIZE = (120, 40)
 PASSWORD = "alice's long password"
-
-
-@pytest.fixture
-def db_server(tmp_path: Path) -> Iterator[InProcessServer]:
-    srv = InProcessServer("asyncio", "--db", str(tmp_path / "wirechat.db")).start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 def status(app: object) -> str:
