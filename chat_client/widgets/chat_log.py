@@ -403,9 +403,9 @@ class ChatLog(ScrollView, can_focus=False):
             and entry.seconds == self.seconds
             and (entry.width == width or (entry.cells is not None and entry.cells <= width))
         )
-        if reusable and tuple(lead) == entry.lead:
+        if reusable and tuple(lead) == entry.lead and (not lead or entry.width == width):
             entry.width = width
-            return
+            return  # (day and read-marker rules are drawn again for a new width, below)
         console = self.app.console
         if reusable and entry.rows is not None:
             body = entry.rows[len(entry.lead) :]
@@ -414,7 +414,9 @@ class ChatLog(ScrollView, can_focus=False):
             if self.seconds and entry.at is not None:
                 text = with_seconds(text, entry.at)
             rows = wrap(console, text, width)
-            single = len(rows) == 1 and "\n" not in text.plain
+            # One row that is the whole line (not a rule shortened to this width): the same
+            # row serves at any width that fits it.
+            single = len(rows) == 1 and "\n" not in text.plain and rows[0].cell_len == text.cell_len
             entry.cells = text.cell_len if single else None
             body = [_strip(console, row) for row in rows]
         rules = (_strip(console, _fitted(separator_line(label), width)) for label in lead)

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from chat_client.app import ChatApp
 from chat_client.conversations import room_key
+from chat_client.render import separator_line
 from chat_client.widgets.chat_log import MAX_LINES, ChatLog
 from chat_client.wrapping import day_label, text_column, wrap
 from protocol import ChatMessage
@@ -211,3 +212,27 @@ def test_wrap_hangs_every_row_under_the_text_column() -> None:
     # Wide characters in the nick: the hang is in cells.
     wide = wrap(console, Text("12:00  <日本> " + "word " * 20), 30)
     assert all(r.plain.startswith(" " * cell_len("12:00  <日本> ")) for r in wide[1:])
+
+
+async def test_rules_are_one_row_and_widen_again_with_the_log(fake: FakeServer) -> None:
+    app = make_app(fake.port)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        screen = chat(app)
+        yesterday = (datetime.now().astimezone() - timedelta(days=1)).isoformat()
+        screen.handle(said("before midnight", 1, ts=yesterday))
+        screen.handle(said("after it", 2, ts=datetime.now().astimezone().isoformat()))
+        screen.log_to(screen.conversations.current, separator_line("a rule of the log's own"))
+        log = log_of(app, "lobby")
+        await pilot.pause()
+        narrow = [r for r in rows(log) if r.startswith("──")]
+        assert len(narrow) >= 2 and all(
+            len(r) <= log.scrollable_content_region.width for r in narrow
+        )
+        await pilot.resize_terminal(140, 40)
+        await wait_until(pilot, lambda: log.scrollable_content_region.width > 80)
+        await pilot.pause(0.2)
+        wide = [r for r in rows(log) if r.startswith("──")]
+        assert len(wide) == len(narrow)
+        assert all(len(w) > len(n) for w, n in zip(wide, narrow, strict=True)), (narrow, wide)
+        check_rows(log)
