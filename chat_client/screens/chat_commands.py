@@ -296,19 +296,10 @@ class SlashCommands:
             return
         limit = history_limit(arg)
         refused = self.screen.history.ask(room, Why.COMMAND, limit)
-        if refused is Refused.COMPLETE:
-            self.screen.notice(f"the start of {room.label}'s history is shown already")
-        elif refused is Refused.NOT_IN_ROOM:
-            self.screen.notice(f"you are not in {room.label} any more: /join to rejoin")
-        elif refused is Refused.OFFLINE:
-            self.screen.notice("not connected: history was not asked for", error=True)
-        elif refused is Refused.ON_ITS_WAY:
-            self.screen.notice(f"older messages of {room.label} are on their way")
-        elif refused is Refused.LOG_FULL:
-            lines = self.screen.ensure_log(room).max_lines
-            self.screen.notice(
-                f"{room.label}'s log holds its last {lines} lines: ctrl+l clears it", error=True
-            )
+        if refused is not None:
+            # Only not being connected or a full log is an error; the rest is a state.
+            error = refused in (Refused.OFFLINE, Refused.LOG_FULL)
+            self.screen.notice(self.screen.history.refused_text(room, refused), error=error)
 
     def cmd_search(self, arg: str) -> None:
         room = self._current_room()

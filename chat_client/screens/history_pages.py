@@ -145,6 +145,21 @@ class HistoryPages:
             del self._jumps[conv.key]
             self.screen.notice(self._cannot_reach(conv, refused), error=True)
 
+    def refused_text(self, conv: Conversation, refused: Refused) -> str:
+        """What to tell the user when a page for `conv` was not asked for."""
+        lines = self.screen.ensure_log(conv).max_lines
+        match refused:
+            case Refused.NOT_IN_ROOM:
+                return f"you are not in {conv.label} any more: /join to rejoin"
+            case Refused.COMPLETE:
+                return f"the start of {conv.label}'s history is shown already"
+            case Refused.ON_ITS_WAY:
+                return f"older messages of {conv.label} are on their way"
+            case Refused.OFFLINE:
+                return "not connected: history was not asked for"
+            case Refused.LOG_FULL:
+                return f"{conv.label}'s log holds its last {lines} lines: ctrl+l clears it"
+
     def _cannot_reach(self, conv: Conversation, refused: Refused) -> str:
         if refused is Refused.LOG_FULL:
             lines = self.screen.ensure_log(conv).max_lines
@@ -152,9 +167,7 @@ class HistoryPages:
                 f"that message is further back than {conv.label}'s log holds ({lines} lines): "
                 "ctrl+l clears the log, then pick it again"
             )
-        if refused is Refused.NOT_IN_ROOM:
-            return f"you are not in {conv.label} any more: /join to rejoin"
-        return f"cannot load older history now ({refused.value}): pick it again later"
+        return f"cannot reach that message: {self.refused_text(conv, refused)}"
 
     def forget(self, conv: Conversation) -> None:
         """Nothing is on its way for `conv` any more (left, cleared, reconnected)."""

@@ -320,10 +320,6 @@ class ChatLog(ScrollView, can_focus=False):
         """The id of the message shown reversed (`find`, `show_message`), if it is one."""
         return self._found.message_id if self._found is not None else None
 
-    def has_message(self, message_id: int) -> bool:
-        """Whether a line of the log shows the message with this id."""
-        return any(entry.message_id == message_id for entry in self._entries)
-
     def show_message(self, message_id: int) -> bool:
         """Go to the line showing the message with this id and show it reversed, as `find`
         does; False if no line shows it."""
